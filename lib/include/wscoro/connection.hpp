@@ -1,0 +1,205 @@
+#pragma once
+// One open WebSocket connection (handshake done), on the server or the client side.
+//
+// Shape: run() joins three loops on the connection's strand (read, write, keepalive); when one ends,
+// the others are cancelled. Outbound messages go through a bounded queue drained by the single
+// write loop (one writer, ordered); inbound messages go through an unbuffered channel to exactly
+// one consumer (the callback facade or the application's coroutine). The transport is a template
+// parameter of the implementation (see lib/src/stream_connection.hpp); this class is what every
+// user holds, through connection_ptr, and it stays valid after the peer left.
+#include <wscoro/config.hpp>
+#include <wscoro/error.hpp>
+#include <wscoro/http.hpp>
+#include <wscoro/message.hpp>
+
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+
+namespace wscoro {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = boost::beast::websocket;
+using close_code = websocket::close_code;
+using close_reason = websocket::close_reason;
+
+/// Who a connection is talking to; filled in by the server (from the upgrade request) or the client.
+struct connection_info {
+    std::string id;              ///< unique within the process; not derived from anything the peer sent
+    std::string remote_address;  ///< "ip:port" of the peer
+    std::string target;          ///< request target ("/ws?room=1")
+    http_headers headers;        ///< server: the upgrade request's headers; client: the response's
+    std::chrono::system_clock::time_point connected_at = std::chrono::system_clock::now();
+};
+
+class connection : public std::enable_shared_from_this<connection> {
+public:
+    using executor_type = asio::any_io_executor;  // always a strand
+    using receive_signature = void(error_code, message);
+    using completion_signature = void(error_code);
+
+    connection(connection const&) = delete;
+    connection& operator=(connection const&) = delete;
+    virtual ~connection();
+
+    // --- identity (immutable, safe from any thread) ---
+    std::string const& id() const noexcept { return info_.id; }
+    std::string const& remote_address() const noexcept { return info_.remote_address; }
+    std::string const& target() const noexcept { return info_.target; }
+    http_headers const& headers() const noexcept { return info_.headers; }
+    std::string user_agent() const;
+    std::chrono::system_clock::time_point connected_at() const noexcept { return info_.connected_at; }
+    std::chrono::milliseconds uptime() const;
+    executor_type const& get_executor() const noexcept { return strand_; }
+    connection_options const& options() const noexcept { return opts_; }
+
+    // --- state (safe from any thread) ---
+    /// True from the handshake until the connection starts closing.
+    bool is_open() const noexcept { return state_.load(std::memory_order_acquire) == state::open; }
+    /// Why the connection ended; empty for a clean closing handshake. Meaningful once it ended.
+    error_code disconnect_reason() const;
+    /// The close frame that ended the connection (received from the peer, else the one sent).
+    close_reason last_close() const;
+    /// Messages waiting in the outbound queue.
+    std::size_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
+
+    // --- non-blocking sending, safe from any thread ---
+    /// Queues `m` behind earlier messages. Fails with not_connected once closing, and with
+    /// send_queue_full when send_queue_limit messages are waiting; with overflow_policy::close_connection
+    /// the connection is then closed with 1008 (queued messages are dropped).
+    error_code send(message m);
+    error_code send_text(std::string text) { return send(message::text(std::move(text))); }
+    error_code send_binary(std::string bytes) { return send(message::binary(std::move(bytes))); }
+    error_code send_binary(std::span<std::byte const> bytes) { return send(message::binary(bytes)); }
+    template <class T> error_code send_json(T const& value) { return send(message::json(value)); }
+
+    /// Starts the closing handshake after the messages already queued. Idempotent.
+    void close(close_code code = close_code::normal, std::string reason = {});
+    /// Ends the connection now (no closing handshake): the socket is closed, queued messages dropped.
+    void abort(error_code why = error::aborted);
+
+    // --- the co_await API: universal asynchronous model, any completion token ---
+    /// Handler: void(error_code). Queues `m`; waits while the queue is full (back-pressure).
+    template <class CompletionToken> auto async_send(message m, CompletionToken&& token) {
+        return asio::async_initiate<CompletionToken, completion_signature>(
+            [self = shared_from_this()](auto handler, message m) {
+                self->initiate_send(std::move(m), asio::any_completion_handler<completion_signature>(
+                                                      std::move(handler)));
+            },
+            token, std::move(m));
+    }
+    /// Handler: void(error_code, message). The next message, in order. After the connection ended:
+    /// websocket::error::closed for a clean close, else disconnect_reason().
+    template <class CompletionToken> auto async_receive(CompletionToken&& token) {
+        return asio::async_initiate<CompletionToken, receive_signature>(
+            [self = shared_from_this()](auto handler) {
+                self->initiate_receive(asio::any_completion_handler<receive_signature>(std::move(handler)));
+            },
+            token);
+    }
+    /// Handler: void(error_code). Closes like close() and completes once the connection has ended,
+    /// with disconnect_reason() (empty for a clean close).
+    template <class CompletionToken>
+    auto async_close(close_code code, std::string reason, CompletionToken&& token) {
+        return asio::async_initiate<CompletionToken, completion_signature>(
+            [self = shared_from_this()](auto handler, close_code code, std::string reason) {
+                self->close(code, std::move(reason));
+                self->initiate_wait_closed(
+                    asio::any_completion_handler<completion_signature>(std::move(handler)));
+            },
+            token, code, std::move(reason));
+    }
+    /// Handler: void(error_code). Completes once the connection has ended, with disconnect_reason().
+    template <class CompletionToken> auto async_wait_closed(CompletionToken&& token) {
+        return asio::async_initiate<CompletionToken, completion_signature>(
+            [self = shared_from_this()](auto handler) {
+                self->initiate_wait_closed(asio::any_completion_handler<completion_signature>(std::move(handler)));
+            },
+            token);
+    }
+
+    /// Runs the connection until it ends, on its strand; returns disconnect_reason(). Called once, by
+    /// whoever made the connection (listener, connect); applications use the functions above.
+    asio::awaitable<error_code> run();
+    /// Called on the strand when the connection has ended, before consumers learn about it.
+    void on_finished(std::function<void(connection&)> hook) { finished_hook_ = std::move(hook); }
+
+protected:
+    connection(executor_type strand, connection_info info, connection_options opts);
+
+    /// The transport-specific loops; returns the reason the first of them ended.
+    virtual asio::awaitable<error_code> run_loops() = 0;
+
+    // What the write loop takes from the queue.
+    struct outbound {
+        enum class kind : unsigned char { data, ping, close } what = kind::data;
+        message msg;
+        close_reason close;
+    };
+    using out_channel = asio::experimental::channel<executor_type, void(error_code, outbound)>;
+    using in_channel = asio::experimental::channel<executor_type, void(error_code, message)>;
+
+    // Shared with the loops; touched only on the strand unless atomic.
+    void dequeued(outbound const& item);  // write loop: one data item left the queue
+    void request_ping();                  // keepalive loop: queue one ping unless one is waiting
+    void heard_from_peer() { last_seen_ = std::chrono::steady_clock::now(); }
+    void record_close(close_reason const& r);
+
+    executor_type strand_;
+    connection_info info_;
+    connection_options opts_;
+    out_channel out_;  // bounded write queue: send_queue_limit data items + one ping + one close
+    in_channel in_;    // read loop -> the single consumer; unbuffered, so closing it loses nothing
+    asio::steady_timer wake_keepalive_;  // cancelled to make the keepalive loop look at abort_reason_
+    std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
+    std::optional<std::chrono::steady_clock::time_point> write_deadline_;  // while a write is in flight
+    std::optional<std::chrono::steady_clock::time_point> close_deadline_;  // after our close frame went out
+    error_code abort_reason_;   // set by abort(): the keepalive loop ends run() with it
+    error_code close_error_;    // reported instead of a clean close (e.g. send_queue_full)
+    bool drop_queued_ = false;  // overflow or abort: skip queued data
+    bool ping_queued_ = false;
+
+private:
+    enum class state : unsigned char { open, closing, closed };
+
+    void initiate_send(message m, asio::any_completion_handler<completion_signature> handler);
+    void initiate_receive(asio::any_completion_handler<receive_signature> handler);
+    void initiate_wait_closed(asio::any_completion_handler<completion_signature> handler);
+    bool try_reserve() noexcept;  // claims one of send_queue_limit slots
+    void enqueue(outbound item);  // on the strand, with a reserved slot (or a control item)
+    void overflowed();
+    void finish(error_code why);  // on the strand, once
+
+    std::atomic<state> state_{state::open};
+    std::atomic<std::size_t> queued_{0};
+    bool close_queued_ = false;
+    asio::steady_timer space_available_;  // async_send waiters; cancelled when a slot frees up
+    std::size_t space_waiters_ = 0;
+    asio::steady_timer closed_;  // async_wait_closed waiters; cancelled by finish()
+    std::function<void(connection&)> finished_hook_;
+
+    mutable std::mutex end_mutex_;  // guards the two fields below, read from any thread
+    error_code reason_;
+    close_reason last_close_;
+
+    struct send_op;
+    struct receive_op;
+    struct wait_closed_op;
+};
+
+using connection_ptr = std::shared_ptr<connection>;
+
+}  // namespace wscoro

@@ -1,0 +1,86 @@
+#pragma once
+// The server's core for the co_await API: accepts TCP connections, answers plain HTTP and the
+// upgrade (404 wrong path, 403 origin refused, 503 full, 426 not an upgrade), then runs the
+// connection alongside the application's coroutine for it. The callback facade `server` is one
+// such application coroutine.
+#include <wscoro/config.hpp>
+#include <wscoro/connection.hpp>
+#include <wscoro/registry.hpp>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+namespace wscoro {
+
+/// Reports a failure that belongs to no connection's lifetime: accept errors, refused or failed
+/// upgrades, exceptions escaping a handler. `what` is one human-readable line.
+using error_handler = std::function<void(error_code ec, std::string_view what)>;
+
+/// Answers a plain (non-upgrade) HTTP request; std::nullopt = 404. Runs on the connection's strand.
+using http_handler = std::function<std::optional<http_response>(http_request const&)>;
+
+class listener {
+public:
+    /// The application's coroutine for one connection; it ends when it returns (the connection is
+    /// then closed) or when the connection ends (async_receive fails).
+    using connection_handler = std::function<asio::awaitable<void>(connection_ptr)>;
+
+    listener(asio::any_io_executor ex, server_config cfg);
+    ~listener();
+    listener(listener const&) = delete;
+    listener& operator=(listener const&) = delete;
+
+    void set_error_handler(error_handler h) { on_error_ = std::move(h); }
+    void set_http_handler(http_handler h) { on_http_ = std::move(h); }
+
+    /// Validates the config, then binds and listens. On failure `diag` names the address or field.
+    error_code listen(diagnostics& diag);
+    /// The bound address, "ip:port" with the real port (valid after listen()).
+    std::string address() const;
+    asio::ip::tcp::endpoint local_endpoint() const { return endpoint_; }
+
+    /// Accepts until stop(); returns when the accept loop and every connection have ended.
+    asio::awaitable<void> run(connection_handler handler);
+    /// Thread-safe. Stops accepting and sends close 1001 to every client; those that have not
+    /// finished the closing handshake after shutdown_timeout are aborted.
+    void stop();
+
+    connection_registry& connections() noexcept { return registry_; }
+    connection_registry const& connections() const noexcept { return registry_; }
+    server_config const& config() const noexcept { return cfg_; }
+
+private:
+    asio::awaitable<void> serve_all(connection_handler handler);
+    asio::awaitable<void> accept_loop(connection_handler const& handler);
+    asio::awaitable<void> handle_socket(asio::ip::tcp::socket socket, connection_handler handler);
+    asio::awaitable<void> run_connection(connection_ptr c, connection_handler handler);
+    asio::awaitable<void> run_handler(connection_ptr c, connection_handler handler);
+    void report(error_code ec, std::string_view what) const;
+    bool reserve_slot() noexcept;
+    void release_slot() noexcept;
+    void session_ended();
+
+    server_config cfg_;
+    asio::any_io_executor ex_;
+    asio::any_io_executor strand_;  // the acceptor, stop() and the drain timer live here
+    asio::ip::tcp::acceptor acceptor_;
+    asio::steady_timer drained_;  // cancelled when the last session ends, or expires at the deadline
+    asio::ip::tcp::endpoint endpoint_;
+    connection_registry registry_;
+    error_handler on_error_;
+    http_handler on_http_;
+    std::atomic<std::size_t> sessions_{0};  // TCP connections being served (HTTP or WebSocket)
+    std::atomic<std::size_t> slots_{0};     // upgraded connections, plus upgrades under way
+    std::atomic<bool> stopping_{false};
+    struct pending_handshakes;  // TCP connections not yet upgraded, so stop() can drop them
+    std::unique_ptr<pending_handshakes> pending_;
+};
+
+}  // namespace wscoro

@@ -1,0 +1,200 @@
+#include <wscoro/client.hpp>
+#include <wscoro/connect.hpp>
+#include <wscoro/url.hpp>
+
+#include "facade.hpp"
+#include "stream_connection.hpp"
+
+#include <future>
+#include <mutex>
+
+namespace wscoro {
+
+namespace {
+struct callbacks {
+    client::connect_handler on_connect;
+    client::disconnect_handler on_disconnect;
+    client::message_handler on_message;
+    error_handler on_error;
+};
+}  // namespace
+
+struct client::impl : std::enable_shared_from_this<impl> {
+    client_config cfg;
+    mutable std::mutex mutex;  // guards the fields below
+    callbacks next_callbacks;
+    std::shared_ptr<detail::io_threads> io;
+    connection_ptr current;
+    bool stop_requested = false;  // disconnect(): no reconnect, close at once when connected
+    std::shared_ptr<asio::steady_timer> backoff;  // the pause between attempts, on io's thread
+
+    std::atomic<bool> connected{false};
+    std::atomic<bool> supervising{false};
+    std::atomic<std::size_t> reconnects{0};
+
+    asio::awaitable<void> supervise(std::shared_ptr<callbacks const> cb,
+                                    std::shared_ptr<std::promise<std::pair<error_code, std::string>>> first);
+    asio::awaitable<void> deliver(callbacks const& cb, connection_ptr c);
+    bool stopping() {
+        std::lock_guard lock{mutex};
+        return stop_requested;
+    }
+};
+
+// One connection's message stream turned into callbacks, on the client's thread.
+asio::awaitable<void> client::impl::deliver(callbacks const& cb, connection_ptr c) {
+    using detail::invoke_callback;
+    bool healthy = invoke_callback(cb.on_connect, cb.on_error, "on_connect");
+    for (;;) {
+        auto [ec, m] = co_await c->async_receive(detail::use_tuple);
+        if (ec) break;
+        if (healthy && !invoke_callback(cb.on_message, cb.on_error, "on_message", m)) healthy = false;
+        if (!healthy) c->close(close_code::internal_error, "internal error");
+    }
+}
+
+// Connect, deliver, and reconnect while the policy says so.
+asio::awaitable<void> client::impl::supervise(
+    std::shared_ptr<callbacks const> cb,
+    std::shared_ptr<std::promise<std::pair<error_code, std::string>>> first) {
+    auto ex = co_await asio::this_coro::executor;
+    int failures_in_a_row = 0;
+    for (;;) {
+        diagnostics diag;
+        auto [ec, c] = co_await async_connect(ex, cfg, diag, detail::use_tuple);
+        if (first) {  // connect() is waiting for this attempt, and reports its failure itself
+            first->set_value({ec, diag.message});
+            first.reset();
+            if (ec) break;
+        } else if (ec && cb->on_error) {
+            cb->on_error(ec, diag.message);
+        }
+        if (!ec) {
+            failures_in_a_row = 0;
+            {
+                std::lock_guard lock{mutex};
+                current = c;
+                if (stop_requested) c->close();  // disconnect() raced with this attempt
+            }
+            connected = true;
+            co_await deliver(*cb, c);
+            auto const why = c->disconnect_reason();
+            {
+                std::lock_guard lock{mutex};
+                current.reset();
+            }
+            connected = false;
+            detail::invoke_callback(cb->on_disconnect, cb->on_error, "on_disconnect", why);
+        } else {
+            ++failures_in_a_row;
+        }
+        if (!cfg.auto_reconnect || stopping()) break;
+        if (ec == error::invalid_url || ec == error::invalid_config) break;
+        if (cfg.max_reconnects > 0 && failures_in_a_row >= cfg.max_reconnects) {
+            if (cb->on_error)
+                cb->on_error(ec, "giving up after " + std::to_string(failures_in_a_row) +
+                                     " failed reconnect attempts to " + cfg.url);
+            break;
+        }
+        auto timer = std::make_shared<asio::steady_timer>(ex, cfg.reconnect_delay);
+        {
+            std::lock_guard lock{mutex};
+            if (stop_requested) break;
+            backoff = timer;  // disconnect() cancels it
+        }
+        co_await timer->async_wait(detail::use_tuple);
+        {
+            std::lock_guard lock{mutex};
+            backoff.reset();
+            if (stop_requested) break;
+        }
+        ++reconnects;
+    }
+    supervising = false;
+}
+
+client::client(client_config cfg) : impl_(std::make_shared<impl>()) { impl_->cfg = std::move(cfg); }
+
+client::~client() { close(); }
+
+void client::set_callbacks(connect_handler on_connect, disconnect_handler on_disconnect,
+                           message_handler on_message, error_handler on_error) {
+    std::lock_guard lock{impl_->mutex};
+    impl_->next_callbacks = {std::move(on_connect), std::move(on_disconnect), std::move(on_message),
+                             std::move(on_error)};
+}
+
+error_code client::connect() {
+    diagnostics ignored;
+    return connect(ignored);
+}
+
+error_code client::connect(diagnostics& diag) {
+    auto& st = *impl_;
+    if (auto ec = validate(st.cfg, diag)) return ec;
+    ws_url url;
+    if (auto ec = parse_url(st.cfg.url, url, diag)) return ec;
+    std::shared_ptr<detail::io_threads> old;
+    {
+        std::lock_guard lock{st.mutex};
+        if (st.io && st.io->is_current()) {
+            diag.message = "connect() called from a callback of the same client";
+            return asio::error::operation_not_supported;
+        }
+        if (st.supervising) return {};
+        old = std::move(st.io);
+    }
+    if (old) old->join();  // the previous session's thread has finished its work
+
+    auto io = std::make_shared<detail::io_threads>(1);
+    auto first = std::make_shared<std::promise<std::pair<error_code, std::string>>>();
+    auto result = first->get_future();
+    auto cb = [&] {
+        std::lock_guard lock{st.mutex};
+        st.stop_requested = false;
+        st.io = io;
+        return std::make_shared<callbacks const>(st.next_callbacks);
+    }();
+    st.supervising = true;
+    asio::co_spawn(io->ioc, st.supervise(cb, first), [self = impl_](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
+    });
+    io->start();
+    auto [ec, what] = result.get();  // bounded: resolve, then handshake_timeout
+    diag.message = std::move(what);
+    return ec;
+}
+
+void client::disconnect() {
+    auto& st = *impl_;
+    std::shared_ptr<detail::io_threads> io;
+    {
+        std::lock_guard lock{st.mutex};
+        st.stop_requested = true;
+        if (st.current) st.current->close();
+        if (st.backoff)
+            asio::post(st.backoff->get_executor(), [t = st.backoff] { t->cancel(); });
+        io = st.io;
+    }
+    if (io && !io->is_current()) io->join();  // the thread ends once on_disconnect has run
+}
+
+void client::close() { disconnect(); }
+
+bool client::is_connected() const { return impl_->connected.load(); }
+
+std::size_t client::reconnect_count() const { return impl_->reconnects.load(); }
+
+connection_ptr client::current() const {
+    std::lock_guard lock{impl_->mutex};
+    return impl_->current;
+}
+
+error_code client::send(message m) {
+    auto c = current();
+    return c ? c->send(std::move(m)) : error_code{error::not_connected};
+}
+
+client_config const& client::config() const noexcept { return impl_->cfg; }
+
+}  // namespace wscoro

@@ -1,0 +1,98 @@
+#include <wscoro/connect.hpp>
+#include <wscoro/url.hpp>
+
+#include "net.hpp"
+#include "stream_connection.hpp"
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+
+namespace wscoro::detail {
+
+namespace {
+
+using asio::ip::tcp;
+
+asio::awaitable<void> run_connection(connection_ptr c) { co_await c->run(); }
+
+error_code timeout_as_handshake(error_code ec) {
+    return ec == beast::error::timeout ? error_code{error::handshake_timeout} : ec;
+}
+
+asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_executor ex, client_config cfg,
+                                                                 diagnostics* out) {
+    diagnostics local;
+    diagnostics& diag = out ? *out : local;
+    auto fail = [&](error_code ec, std::string what) {
+        diag.message = std::move(what);
+        return std::tuple<error_code, connection_ptr>{ec, nullptr};
+    };
+    if (auto ec = validate(cfg, diag)) co_return std::tuple{ec, connection_ptr{}};
+    ws_url url;
+    if (auto ec = parse_url(cfg.url, url, diag)) co_return std::tuple{ec, connection_ptr{}};
+
+    auto strand = asio::make_strand(ex);
+    beast::tcp_stream stream{strand};
+    // One budget for the whole handshake: resolve (bounded by racing the stream's timer is not
+    // possible, so names resolve first), TCP connect and the upgrade.
+    tcp::resolver resolver{strand};
+    auto [rec, endpoints] = co_await resolver.async_resolve(url.host, std::to_string(url.port), use_tuple);
+    if (rec) co_return fail(rec, "resolve " + url.host + ": " + rec.message());
+    stream.expires_after(cfg.handshake_timeout);
+    auto [cec, ep] = co_await stream.async_connect(endpoints, use_tuple);
+    if (cec) {
+        cec = timeout_as_handshake(cec);
+        co_return fail(cec, "connect to " + url.host_header() + ": " + cec.message());
+    }
+    stream.socket().set_option(tcp::no_delay(true), cec);
+
+    websocket::stream<beast::tcp_stream> ws{std::move(stream)};
+    ws.set_option(websocket::stream_base::decorator([headers = cfg.headers](websocket::request_type& req) {
+        req.set(http::field::user_agent, "wscoro/0.1");
+        for (auto const& field : headers) req.set(field.name_string(), field.value());
+    }));
+    websocket::response_type res;
+    auto [hec] = co_await ws.async_handshake(res, url.host_header(), url.target, use_tuple);
+    if (hec == websocket::error::upgrade_declined)
+        co_return fail(error::upgrade_rejected, "upgrade to " + cfg.url + " rejected: server answered " +
+                                                    std::to_string(res.result_int()) + " " +
+                                                    std::string{res.reason()});
+    if (hec) {
+        hec = timeout_as_handshake(hec);
+        co_return fail(hec, "WebSocket handshake with " + url.host_header() + ": " + hec.message());
+    }
+    beast::get_lowest_layer(ws).expires_never();  // from here on the keepalive loop watches
+
+    connection_info info{make_connection_id(), to_string(ep), url.target,
+                         static_cast<http::fields const&>(res), std::chrono::system_clock::now()};
+    auto conn = make_connection(std::move(ws), std::move(info), cfg.connection());
+    asio::co_spawn(conn->get_executor(), run_connection(conn), [](std::exception_ptr e) {
+        if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
+    });
+    co_return std::tuple{error_code{}, std::move(conn)};
+}
+
+}  // namespace
+
+void initiate_connect(asio::any_io_executor ex, client_config cfg, diagnostics* diag,
+                      asio::any_completion_handler<connect_signature> handler) {
+    auto slot = asio::get_associated_cancellation_slot(handler);
+    auto work = asio::make_work_guard(asio::get_associated_executor(handler, ex));
+    asio::co_spawn(ex, connect(ex, std::move(cfg), diag),
+                   asio::bind_cancellation_slot(
+                       slot, [handler = std::move(handler), work = std::move(work)](
+                                 std::exception_ptr e, std::tuple<error_code, connection_ptr> r) mutable {
+                           if (e) std::rethrow_exception(e);
+                           auto hex = work.get_executor();
+                           work.reset();
+                           // Complete on the caller's executor, like any Asio operation.
+                           asio::dispatch(hex, [handler = std::move(handler), r = std::move(r)]() mutable {
+                               std::move(handler)(std::get<0>(r), std::move(std::get<1>(r)));
+                           });
+                       }));
+}
+
+}  // namespace wscoro::detail

@@ -1,0 +1,237 @@
+#include <wscoro/connection.hpp>
+
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/compose.hpp>
+#include <boost/beast/websocket/error.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/post.hpp>
+
+namespace wscoro {
+
+using std::chrono::steady_clock;
+
+connection::connection(executor_type strand, connection_info info, connection_options opts)
+    : strand_(std::move(strand)), info_(std::move(info)), opts_(opts),
+      // Data items hold one of send_queue_limit reservations; the two extra slots are for at most
+      // one ping and one close request, so enqueue() never finds the channel full.
+      out_(strand_, opts_.send_queue_limit + 2), in_(strand_), wake_keepalive_(strand_),
+      space_available_(strand_, steady_clock::time_point::max()),
+      closed_(strand_, steady_clock::time_point::max()) {}
+
+connection::~connection() = default;
+
+std::string connection::user_agent() const {
+    auto it = info_.headers.find(http::field::user_agent);
+    return it == info_.headers.end() ? std::string{} : std::string{it->value()};
+}
+
+std::chrono::milliseconds connection::uptime() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() -
+                                                                 info_.connected_at);
+}
+
+error_code connection::disconnect_reason() const {
+    std::lock_guard lock{end_mutex_};
+    return reason_;
+}
+
+close_reason connection::last_close() const {
+    std::lock_guard lock{end_mutex_};
+    return last_close_;
+}
+
+void connection::record_close(close_reason const& r) {
+    std::lock_guard lock{end_mutex_};
+    last_close_ = r;
+}
+
+bool connection::try_reserve() noexcept {
+    auto n = queued_.load(std::memory_order_relaxed);
+    do {
+        if (n >= opts_.send_queue_limit) return false;
+    } while (!queued_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+    return true;
+}
+
+void connection::enqueue(outbound item) {
+    // Cannot fail for lack of room (see the constructor); fails only once the channel is closed,
+    // and then the connection has ended and the message has nowhere to go.
+    if (!out_.try_send(error_code{}, std::move(item)) && item.what == outbound::kind::data)
+        queued_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+error_code connection::send(message m) {
+    if (!is_open()) return error::not_connected;
+    if (!try_reserve()) {
+        if (opts_.on_overflow == overflow_policy::close_connection) overflowed();
+        return error::send_queue_full;
+    }
+    // dispatch: inline when already on the strand (a callback replying), so no allocation there.
+    asio::dispatch(strand_, [self = shared_from_this(), m = std::move(m)]() mutable {
+        self->enqueue({outbound::kind::data, std::move(m), {}});
+    });
+    return {};
+}
+
+void connection::overflowed() {
+    asio::dispatch(strand_, [self = shared_from_this()] {
+        if (self->state_.load() != state::open) return;
+        // The peer cannot keep up: what is queued will not reach it in time, so drop it and say why.
+        self->drop_queued_ = true;
+        self->close_error_ = error::send_queue_full;  // reported once the close is done
+        self->close(close_code::policy_error, "send queue overflow");
+    });
+}
+
+void connection::close(close_code code, std::string reason) {
+    asio::dispatch(strand_, [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+        if (self->close_queued_ || self->state_.load() == state::closed) return;
+        self->close_queued_ = true;
+        self->state_.store(state::closing, std::memory_order_release);
+        self->enqueue({outbound::kind::close, {}, close_reason{code, std::move(reason)}});
+        self->space_available_.cancel();  // waiting senders fail with not_connected
+    });
+}
+
+void connection::abort(error_code why) {
+    asio::dispatch(strand_, [self = shared_from_this(), why] {
+        if (self->state_.load() == state::closed) return;
+        self->state_.store(state::closing, std::memory_order_release);
+        self->abort_reason_ = why;
+        self->drop_queued_ = true;
+        self->wake_keepalive_.cancel();  // the keepalive loop returns abort_reason_, ending run()
+    });
+}
+
+void connection::request_ping() {
+    if (ping_queued_ || state_.load() != state::open) return;
+    ping_queued_ = true;
+    enqueue({outbound::kind::ping, {}, {}});
+}
+
+void connection::dequeued(outbound const& item) {
+    if (item.what == outbound::kind::ping) ping_queued_ = false;
+    if (item.what != outbound::kind::data) return;
+    queued_.fetch_sub(1, std::memory_order_relaxed);
+    if (space_waiters_ > 0) space_available_.cancel_one();
+}
+
+asio::awaitable<error_code> connection::run() {
+    error_code why = co_await run_loops();
+    finish(why);
+    co_return why;
+}
+
+void connection::finish(error_code why) {
+    if (why == websocket::error::closed) why = {};  // a completed closing handshake is a clean end
+    {
+        std::lock_guard lock{end_mutex_};
+        reason_ = why;
+    }
+    state_.store(state::closed, std::memory_order_release);
+    if (finished_hook_) finished_hook_(*this);  // e.g. leave the server's registry
+    out_.close();
+    in_.close();  // the consumer's pending receive fails: the end of the message stream
+    space_available_.cancel();
+    closed_.cancel();
+}
+
+// The asynchronous operations below run their bodies on the strand: each hop there is
+// dispatch(bind_executor(strand_, self)), and waits on the strand's timers are bound to the strand.
+// Completions reach the caller through its own executor (async_compose's `complete`).
+
+// async_send: reserve a slot (waiting while there is none) and enqueue.
+struct connection::send_op {
+    connection_ptr self;
+    message msg;
+    enum { start, on_strand, woke } step = start;
+
+    template <class Self> void operator()(Self& s, error_code = {}) {
+        switch (step) {
+        case start:
+            step = on_strand;
+            return asio::dispatch(asio::bind_executor(self->strand_, std::move(s)));
+        case woke:
+            --self->space_waiters_;
+            [[fallthrough]];
+        case on_strand:
+            if (!self->is_open()) return s.complete(error::not_connected);
+            if (self->try_reserve()) {
+                self->enqueue({outbound::kind::data, std::move(msg), {}});
+                return s.complete(error_code{});
+            }
+            step = woke;
+            ++self->space_waiters_;
+            // Completes when dequeued() frees a slot, or close()/finish() cancel every waiter.
+            return self->space_available_.async_wait(asio::bind_executor(self->strand_, std::move(s)));
+        }
+    }
+};
+
+void connection::initiate_send(message m, asio::any_completion_handler<completion_signature> handler) {
+    asio::async_compose<asio::any_completion_handler<completion_signature>, completion_signature>(
+        send_op{shared_from_this(), std::move(m)}, handler, strand_);
+}
+
+// async_receive: take the next message from the read loop; at the end, say how the stream ended.
+struct connection::receive_op {
+    connection_ptr self;
+    enum { start, on_strand, received } step = start;
+
+    error_code end_of_stream() const {
+        auto why = self->disconnect_reason();
+        return why ? why : error_code{websocket::error::closed};
+    }
+
+    template <class Self> void operator()(Self& s, error_code ec = {}, message m = {}) {
+        switch (step) {
+        case start:
+            step = on_strand;
+            return asio::dispatch(asio::bind_executor(self->strand_, std::move(s)));
+        case on_strand:
+            if (self->state_.load() == state::closed) return s.complete(end_of_stream(), message{});
+            step = received;
+            // Bound to the strand: 1.81 channels cannot complete on any_completion_executor.
+            return self->in_.async_receive(asio::bind_executor(self->strand_, std::move(s)));
+        case received:
+            // Channel closed by finish(): the stream ended. Cancellation by the caller stays as is.
+            if (ec && ec != asio::error::operation_aborted) ec = end_of_stream();
+            return s.complete(ec, std::move(m));
+        }
+    }
+};
+
+void connection::initiate_receive(asio::any_completion_handler<receive_signature> handler) {
+    asio::async_compose<asio::any_completion_handler<receive_signature>, receive_signature>(
+        receive_op{shared_from_this()}, handler, strand_);
+}
+
+// async_wait_closed: wait for finish() to cancel closed_, then report the reason.
+struct connection::wait_closed_op {
+    connection_ptr self;
+    enum { start, on_strand, woke } step = start;
+
+    template <class Self> void operator()(Self& s, error_code = {}) {
+        switch (step) {
+        case start:
+            step = on_strand;
+            return asio::dispatch(asio::bind_executor(self->strand_, std::move(s)));
+        case on_strand:
+            if (self->state_.load() != state::closed) {
+                step = woke;
+                return self->closed_.async_wait(asio::bind_executor(self->strand_, std::move(s)));
+            }
+            return s.complete(self->disconnect_reason());
+        case woke:  // by finish(), or by the caller's cancellation
+            if (self->state_.load() != state::closed) return s.complete(asio::error::operation_aborted);
+            return s.complete(self->disconnect_reason());
+        }
+    }
+};
+
+void connection::initiate_wait_closed(asio::any_completion_handler<completion_signature> handler) {
+    asio::async_compose<asio::any_completion_handler<completion_signature>, completion_signature>(
+        wait_closed_op{shared_from_this()}, handler, strand_);
+}
+
+}  // namespace wscoro

@@ -1,0 +1,346 @@
+#include <wscoro/listener.hpp>
+
+#include "net.hpp"
+#include "stream_connection.hpp"
+
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/experimental/awaitable_operators.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/version.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+
+#include <charconv>
+#include <unordered_map>
+
+namespace wscoro {
+
+using asio::ip::tcp;
+using detail::use_tuple;
+
+namespace {
+
+constexpr std::size_t request_header_limit = 16 * 1024;
+constexpr std::size_t request_body_limit = 64 * 1024;
+constexpr std::string_view server_name = "wscoro/0.1";
+
+// ":8080", "0.0.0.0:8080", "[::1]:0", "localhost:8080" -> endpoint.
+error_code resolve_listen_address(std::string const& address, tcp::endpoint& out, diagnostics& diag) {
+    auto bad = [&](std::string why) {
+        diag.message = "server_config.address \"" + address + "\": " + std::move(why);
+        return error_code{error::invalid_config};
+    };
+    std::string_view host, port;
+    std::string_view a = address;
+    if (!a.empty() && a.front() == '[') {
+        auto close = a.find(']');
+        if (close == a.npos || close + 1 >= a.size() || a[close + 1] != ':')
+            return bad("expected [ipv6]:port");
+        host = a.substr(1, close - 1);
+        port = a.substr(close + 2);
+    } else {
+        auto colon = a.rfind(':');
+        if (colon == a.npos) return bad("expected host:port or :port");
+        host = a.substr(0, colon);
+        port = a.substr(colon + 1);
+        if (host.find(':') != host.npos) return bad("write IPv6 addresses in brackets: [::1]:8080");
+    }
+    unsigned p = 0;
+    auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+    if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || p > 65535)
+        return bad("port must be 0-65535");
+    if (host.empty()) {
+        out = {asio::ip::address_v4::any(), static_cast<std::uint16_t>(p)};
+        return {};
+    }
+    error_code parse_ec;
+    auto ip = asio::ip::make_address(std::string{host}, parse_ec);
+    if (!parse_ec) {
+        out = {ip, static_cast<std::uint16_t>(p)};
+        return {};
+    }
+    asio::io_context ioc;  // a name: resolve it once, synchronously, at start
+    tcp::resolver resolver{ioc};
+    error_code rec;
+    auto results = resolver.resolve(host, port, tcp::resolver::passive, rec);
+    if (rec || results.empty()) return bad("cannot resolve host: " + rec.message());
+    out = results.begin()->endpoint();
+    return {};
+}
+
+http_response make_response(http_request const& req, http::status status, std::string body) {
+    http_response res{status, req.version()};
+    res.set(http::field::server, server_name);
+    res.set(http::field::content_type, "text/plain; charset=utf-8");
+    res.keep_alive(req.keep_alive());
+    res.body() = std::move(body);
+    res.prepare_payload();
+    return res;
+}
+
+std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
+
+}  // namespace
+
+// TCP connections still in their HTTP stage, so that stop() can drop them instead of waiting for
+// handshake_timeout.
+struct listener::pending_handshakes {
+    struct entry {
+        beast::tcp_stream stream;
+        bool upgraded = false;  // the stream moved into a websocket::stream: not ours to close
+    };
+    std::mutex mutex;
+    std::uint64_t next = 0;
+    std::unordered_map<std::uint64_t, std::weak_ptr<entry>> streams;
+
+    std::uint64_t add(std::shared_ptr<entry> const& s) {
+        std::lock_guard lock{mutex};
+        streams.emplace(++next, s);
+        return next;
+    }
+    void remove(std::uint64_t key) {
+        std::lock_guard lock{mutex};
+        streams.erase(key);
+    }
+    void close_all() {
+        std::lock_guard lock{mutex};
+        for (auto const& [key, weak] : streams)
+            if (auto s = weak.lock())  // the shared_ptr keeps the entry alive until this ran
+                asio::post(s->stream.get_executor(), [s] {
+                    if (!s->upgraded) s->stream.close();  // on the stream's strand: no race
+                });
+    }
+};
+
+listener::listener(asio::any_io_executor ex, server_config cfg)
+    : cfg_(std::move(cfg)), ex_(ex), strand_(asio::make_strand(ex)), acceptor_(strand_),
+      drained_(strand_), pending_(std::make_unique<pending_handshakes>()) {}
+
+listener::~listener() = default;
+
+error_code listener::listen(diagnostics& diag) {
+    if (auto ec = validate(cfg_, diag)) return ec;
+    tcp::endpoint ep;
+    if (auto ec = resolve_listen_address(cfg_.address, ep, diag)) return ec;
+    error_code ec;
+    auto fail = [&](char const* what) {
+        diag.message = std::string{what} + " " + detail::to_string(ep) + ": " + ec.message();
+        error_code ignored;
+        acceptor_.close(ignored);
+        return ec;
+    };
+    acceptor_.open(ep.protocol(), ec);
+    if (ec) return fail("open");
+    acceptor_.set_option(asio::socket_base::reuse_address(true), ec);
+    if (ec) return fail("set SO_REUSEADDR on");
+    acceptor_.bind(ep, ec);
+    if (ec) return fail("listen on");
+    acceptor_.listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) return fail("listen on");
+    endpoint_ = acceptor_.local_endpoint(ec);
+    if (ec) return fail("query");
+    return {};
+}
+
+std::string listener::address() const { return detail::to_string(endpoint_); }
+
+void listener::report(error_code ec, std::string_view what) const {
+    if (on_error_) on_error_(ec, what);
+}
+
+bool listener::reserve_slot() noexcept {
+    if (cfg_.max_connections == 0) {
+        slots_.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
+    auto n = slots_.load(std::memory_order_relaxed);
+    do {
+        if (n >= cfg_.max_connections) return false;
+    } while (!slots_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+    return true;
+}
+
+void listener::release_slot() noexcept { slots_.fetch_sub(1, std::memory_order_relaxed); }
+
+void listener::session_ended() {
+    if (sessions_.fetch_sub(1, std::memory_order_acq_rel) == 1)
+        asio::post(strand_, [this] { drained_.cancel(); });
+}
+
+asio::awaitable<void> listener::run(connection_handler handler) {
+    // Everything that touches the acceptor and the drain timer runs on strand_.
+    co_await asio::co_spawn(strand_, serve_all(std::move(handler)), asio::use_awaitable);
+}
+
+void listener::stop() {
+    asio::dispatch(strand_, [this] {
+        if (stopping_.exchange(true)) return;
+        error_code ignored;
+        acceptor_.close(ignored);  // the accept loop ends; serve_all then drains the sessions
+        pending_->close_all();
+        registry_.close_all(close_code::going_away, "server stopping");
+    });
+}
+
+asio::awaitable<void> listener::serve_all(connection_handler handler) {
+    co_await accept_loop(handler);
+    // Drain: clients got close 1001 from stop(); after shutdown_timeout the rest are aborted.
+    drained_.expires_after(cfg_.shutdown_timeout);
+    bool aborted = false;
+    while (sessions_.load(std::memory_order_acquire) > 0) {
+        auto [ec] = co_await drained_.async_wait(use_tuple);
+        if (!ec && !aborted) {  // the deadline passed
+            aborted = true;
+            registry_.abort_all(error::server_stopping);
+            pending_->close_all();
+            drained_.expires_at(std::chrono::steady_clock::time_point::max());
+        }
+    }
+}
+
+asio::awaitable<void> listener::accept_loop(connection_handler const& handler) {
+    asio::steady_timer backoff{strand_};
+    while (!stopping_.load()) {
+        // Each connection gets its own strand: its loops and callbacks never run concurrently.
+        auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ex_), use_tuple);
+        if (stopping_.load() || ec == asio::error::operation_aborted) break;
+        if (ec) {
+            // Out of file descriptors and the like: say so, and pause instead of spinning.
+            report(ec, "accept on " + address() + ": " + ec.message());
+            backoff.expires_after(std::chrono::milliseconds{50});
+            co_await backoff.async_wait(use_tuple);
+            continue;
+        }
+        socket.set_option(tcp::no_delay(true), ec);
+        sessions_.fetch_add(1, std::memory_order_acq_rel);
+        auto ex = socket.get_executor();
+        asio::co_spawn(ex, handle_socket(std::move(socket), handler), [this](std::exception_ptr e) {
+            session_ended();
+            if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
+        });
+    }
+}
+
+asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_handler handler) {
+    error_code ec;
+    auto const remote = socket.remote_endpoint(ec);
+    std::string const peer = ec ? std::string{"unknown peer"} : detail::to_string(remote);
+    auto pending = std::make_shared<pending_handshakes::entry>(beast::tcp_stream{std::move(socket)});
+    auto* const stream = &pending->stream;
+    auto const key = pending_->add(pending);
+    struct unregister {
+        pending_handshakes& p;
+        std::uint64_t key;
+        ~unregister() { p.remove(key); }
+    } guard{*pending_, key};
+
+    beast::flat_buffer buffer;
+    for (;;) {  // plain HTTP requests (keep-alive), until one is an upgrade
+        if (stopping_.load()) co_return;
+        stream->expires_after(cfg_.handshake_timeout);
+        http::request_parser<http::string_body> parser;
+        parser.header_limit(request_header_limit);
+        parser.body_limit(request_body_limit);
+        auto [rec, n] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+        if (rec == http::error::end_of_stream || rec == asio::error::operation_aborted) co_return;
+        if (rec) {
+            // Timeouts (slow loris) and garbage: tell the operator, answer 400 if it was garbage.
+            report(rec, "HTTP request from " + peer + ": " + rec.message());
+            if (rec != beast::error::timeout && rec != asio::error::connection_reset) {
+                http_request dummy;
+                auto res = make_response(dummy, http::status::bad_request, "bad request\n");
+                res.keep_alive(false);
+                co_await http::async_write(*stream, res, use_tuple);
+            }
+            co_return;
+        }
+        http_request req = parser.release();
+        bool const is_ws_path = path_of(req.target()) == cfg_.path;
+        bool const is_upgrade = websocket::is_upgrade(req);
+        if (!is_upgrade || !is_ws_path) {
+            std::optional<http_response> res;
+            if (!is_upgrade && on_http_) res = on_http_(req);
+            if (!res && is_ws_path) {
+                res = make_response(req, http::status::upgrade_required,
+                                    "this is a WebSocket endpoint: send an upgrade request\n");
+                res->set(http::field::upgrade, "websocket");
+                res->set(http::field::connection, "Upgrade");
+            }
+            if (!res) res = make_response(req, http::status::not_found, "not found\n");
+            if (!res->has_content_length() && !res->chunked()) res->prepare_payload();
+            bool const keep = res->keep_alive() && req.keep_alive();
+            auto [wec, wn] = co_await http::async_write(*stream, *res, use_tuple);
+            if (wec || !keep) break;
+            continue;
+        }
+        // An upgrade to our path: the policy checks, then the handshake.
+        if (cfg_.check_origin && !cfg_.check_origin(req)) {
+            report(error::upgrade_rejected, "refused origin \"" +
+                                                std::string{req[http::field::origin]} + "\" from " + peer);
+            auto res = make_response(req, http::status::forbidden, "origin not allowed\n");
+            res.keep_alive(false);
+            co_await http::async_write(*stream, res, use_tuple);
+            break;
+        }
+        if (stopping_.load() || !reserve_slot()) {
+            if (!stopping_.load())
+                report(error::upgrade_rejected, "refused " + peer + ": max_connections (" +
+                                                    std::to_string(cfg_.max_connections) + ") reached");
+            auto res = make_response(req, http::status::service_unavailable,
+                                     stopping_.load() ? "server stopping\n" : "too many connections\n");
+            res.set(http::field::retry_after, "1");
+            res.keep_alive(false);
+            co_await http::async_write(*stream, res, use_tuple);
+            break;
+        }
+        pending->upgraded = true;
+        websocket::stream<beast::tcp_stream> ws{std::move(*stream)};
+        ws.set_option(websocket::stream_base::decorator(
+            [](websocket::response_type& res) { res.set(http::field::server, server_name); }));
+        // Beast validates the request (version 13, key, ...) and answers 400/426 itself on failure.
+        auto [aec] = co_await ws.async_accept(req, use_tuple);
+        if (aec) {
+            release_slot();
+            report(aec, "WebSocket upgrade from " + peer + ": " + aec.message());
+            break;
+        }
+        beast::get_lowest_layer(ws).expires_never();  // from here on the keepalive loop watches
+        connection_info info{detail::make_connection_id(), peer, std::string{req.target()},
+                             static_cast<http::fields const&>(req), std::chrono::system_clock::now()};
+        auto conn = detail::make_connection(std::move(ws), std::move(info), cfg_.connection());
+        conn->on_finished([this](connection& c) {
+            registry_.remove(c.id());
+            release_slot();
+        });
+        registry_.add(conn);
+        if (stopping_.load()) conn->close(close_code::going_away, "server stopping");
+        co_await run_connection(std::move(conn), std::move(handler));
+        co_return;
+    }
+    stream->close();
+}
+
+asio::awaitable<void> listener::run_connection(connection_ptr c, connection_handler handler) {
+    using namespace asio::experimental::awaitable_operators;
+    co_await (c->run() && run_handler(c, std::move(handler)));
+}
+
+asio::awaitable<void> listener::run_handler(connection_ptr c, connection_handler handler) {
+    try {
+        co_await handler(c);
+    } catch (std::exception const& e) {
+        report(error::callback_failed,
+               "handler for connection " + c->id() + " threw: " + e.what());
+        c->close(close_code::internal_error, "internal error");
+    }
+    c->close();  // the application is done with it (idempotent if already closing)
+    // Keep consuming so that the read loop can finish the closing handshake promptly.
+    for (;;) {
+        auto [ec, m] = co_await c->async_receive(use_tuple);
+        if (ec) break;
+    }
+}
+
+}  // namespace wscoro

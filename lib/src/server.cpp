@@ -1,0 +1,143 @@
+#include <wscoro/server.hpp>
+
+#include "facade.hpp"
+#include "stream_connection.hpp"
+
+#include <mutex>
+
+namespace wscoro {
+
+namespace {
+
+struct callbacks {
+    server::connect_handler on_connect;
+    server::disconnect_handler on_disconnect;
+    server::message_handler on_message;
+    error_handler on_error;
+};
+
+// The facade's application coroutine, one per connection: the connection's message stream turned
+// into callbacks. Everything here runs on the connection's strand, so callbacks never overlap.
+asio::awaitable<void> deliver(std::shared_ptr<callbacks const> cb, connection_ptr c) {
+    using detail::invoke_callback;
+    bool healthy = invoke_callback(cb->on_connect, cb->on_error, "on_connect", c);
+    for (;;) {
+        auto [ec, m] = co_await c->async_receive(detail::use_tuple);
+        if (ec) break;
+        if (healthy && !invoke_callback(cb->on_message, cb->on_error, "on_message", c, m)) healthy = false;
+        if (!healthy) c->close(close_code::internal_error, "internal error");  // drain until it ends
+    }
+    auto const why = c->disconnect_reason();
+    if (why == error::send_queue_full && cb->on_error)
+        cb->on_error(why, "connection " + c->id() + " (" + c->remote_address() +
+                              ") closed with 1008: send queue overflow (slow consumer)");
+    invoke_callback(cb->on_disconnect, cb->on_error, "on_disconnect", c, why);
+}
+
+}  // namespace
+
+struct server::impl {
+    server_config cfg;
+    mutable std::mutex mutex;  // guards everything below
+    callbacks next_callbacks;
+    http_handler next_http;
+    std::shared_ptr<detail::io_threads> io;
+    std::shared_ptr<listener> lst;  // the running listener; its run() holds another reference
+};
+
+server::server(server_config cfg) : impl_(std::make_unique<impl>()) { impl_->cfg = std::move(cfg); }
+
+server::~server() { stop(); }
+
+void server::set_callbacks(connect_handler on_connect, disconnect_handler on_disconnect,
+                           message_handler on_message, error_handler on_error) {
+    std::lock_guard lock{impl_->mutex};
+    impl_->next_callbacks = {std::move(on_connect), std::move(on_disconnect), std::move(on_message),
+                             std::move(on_error)};
+}
+
+void server::set_http_handler(http_handler h) {
+    std::lock_guard lock{impl_->mutex};
+    impl_->next_http = std::move(h);
+}
+
+error_code server::start() {
+    diagnostics ignored;
+    return start(ignored);
+}
+
+error_code server::start(diagnostics& diag) {
+    std::lock_guard lock{impl_->mutex};
+    if (impl_->lst) return {};
+    if (impl_->io) impl_->io->join();  // threads of a stop() made from a callback
+    if (auto ec = validate(impl_->cfg, diag)) return ec;
+
+    auto io = std::make_shared<detail::io_threads>(impl_->cfg.threads);
+    auto lst = std::make_shared<listener>(io->ioc.get_executor(), impl_->cfg);
+    auto cb = std::make_shared<callbacks const>(impl_->next_callbacks);
+    lst->set_error_handler(cb->on_error);
+    lst->set_http_handler(impl_->next_http);
+    if (auto ec = lst->listen(diag)) {
+        if (cb->on_error) cb->on_error(ec, diag.message);
+        return ec;
+    }
+    asio::co_spawn(io->ioc, lst->run([cb](connection_ptr c) { return deliver(cb, std::move(c)); }),
+                   [lst](std::exception_ptr e) {  // keeps the listener alive until run() returns
+                       if (e) std::rethrow_exception(e);
+                   });
+    io->start();
+    impl_->io = std::move(io);
+    impl_->lst = std::move(lst);
+    return {};
+}
+
+void server::stop() {
+    std::shared_ptr<listener> lst;
+    std::shared_ptr<detail::io_threads> io;
+    {
+        std::lock_guard lock{impl_->mutex};
+        if (!impl_->lst) return;
+        lst = std::move(impl_->lst);
+        io = impl_->io;
+    }
+    lst->stop();
+    // From a callback the threads cannot join themselves: join() detaches them, and they end
+    // once the drain is done (they own the io_context, run() owns the listener).
+    io->join();  // run() returns once every session drained (bounded by shutdown_timeout)
+    std::lock_guard lock{impl_->mutex};
+    if (impl_->io == io) impl_->io.reset();
+}
+
+bool server::is_running() const {
+    std::lock_guard lock{impl_->mutex};
+    return impl_->lst != nullptr;
+}
+
+std::string server::address() const {
+    std::lock_guard lock{impl_->mutex};
+    return impl_->lst ? impl_->lst->address() : std::string{};
+}
+
+std::size_t server::client_count() const {
+    std::lock_guard lock{impl_->mutex};
+    return impl_->lst ? impl_->lst->connections().size() : 0;
+}
+
+std::vector<connection_ptr> server::clients() const {
+    std::lock_guard lock{impl_->mutex};
+    return impl_->lst ? impl_->lst->connections().snapshot() : std::vector<connection_ptr>{};
+}
+
+connection_ptr server::client(std::string_view id) const {
+    std::lock_guard lock{impl_->mutex};
+    return impl_->lst ? impl_->lst->connections().find(id) : nullptr;
+}
+
+std::size_t server::broadcast(message const& m) {
+    std::lock_guard lock{impl_->mutex};
+    return impl_->lst ? impl_->lst->connections().broadcast(m) : 0;
+}
+
+server_config const& server::config() const noexcept { return impl_->cfg; }
+
+}  // namespace wscoro

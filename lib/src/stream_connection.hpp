@@ -1,0 +1,148 @@
+#pragma once
+// The connection's loops over one transport. NextLayer is the stream under the WebSocket layer:
+// beast::tcp_stream today, an SSL stream over it for wss:// later; both share this code.
+#include <wscoro/connection.hpp>
+
+#include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/deferred.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/stream.hpp>
+
+namespace wscoro::detail {
+
+inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // (ec, T...), no throw
+
+template <class NextLayer> class stream_connection final : public connection {
+public:
+    using ws_stream = websocket::stream<NextLayer>;
+
+    stream_connection(ws_stream ws, connection_info info, connection_options opts)
+        : connection(ws.get_executor(), std::move(info), opts), ws_(std::move(ws)) {
+        ws_.read_message_max(opts_.max_message_size);
+        ws_.write_buffer_bytes(std::max<std::size_t>(opts_.write_buffer_size, 8));
+        ws_.auto_fragment(false);  // one frame per message: no per-fragment overhead on big payloads
+        // Any control frame proves the peer is alive; a close frame says why it leaves.
+        ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+            heard_from_peer();
+            if (kind == websocket::frame_type::close) record_close(ws_.reason());
+        });
+    }
+
+private:
+    asio::awaitable<error_code> run_loops() override {
+        auto ex = get_executor();
+        // The first loop to finish decides the outcome; the group cancels the others and waits for
+        // them, so no loop outlives this frame.
+        auto [order, x0, e0, x1, e1, x2, e2] =
+            co_await asio::experimental::make_parallel_group(
+                asio::co_spawn(ex, read_loop(), asio::deferred),
+                asio::co_spawn(ex, write_loop(), asio::deferred),
+                asio::co_spawn(ex, keepalive_loop(), asio::deferred))
+                .async_wait(asio::experimental::wait_for_one(), asio::deferred);
+        for (auto const& x : {x0, x1, x2})
+            if (x) std::rethrow_exception(x);  // a bug, not an I/O error
+        error_code ignored;
+        beast::get_lowest_layer(ws_).socket().close(ignored);
+        error_code why = std::array{e0, e1, e2}[order[0]];
+        if (close_error_ && (!why || why == websocket::error::closed)) why = close_error_;
+        co_return why;
+    }
+
+    asio::awaitable<error_code> read_loop() {
+        beast::flat_buffer buf;
+        buf.reserve(opts_.read_buffer_size);
+        for (;;) {
+            auto [ec, n] = co_await ws_.async_read(buf, use_tuple);
+            if (ec) co_return ec;  // websocket::error::closed after a closing handshake
+            heard_from_peer();
+            auto const data = buf.cdata();
+            message m{ws_.got_text() ? message_kind::text : message_kind::binary,
+                      std::string{static_cast<char const*>(data.data()), data.size()}};
+            buf.consume(n);
+            // Hand-off: waits for the consumer, so a slow consumer slows the peer (TCP back-pressure)
+            // instead of growing memory.
+            if (auto [sent] = co_await in_.async_send(error_code{}, std::move(m), use_tuple); sent)
+                co_return sent;
+        }
+    }
+
+    // The only writer: data, pings and the close frame leave in the order they were queued.
+    asio::awaitable<error_code> write_loop() {
+        using std::chrono::steady_clock;
+        bool close_sent = false;
+        for (;;) {
+            auto [ec, item] = co_await out_.async_receive(use_tuple);
+            if (ec) co_return ec;
+            dequeued(item);
+            if (close_sent) continue;  // the read loop finishes the handshake; nothing else may go out
+            error_code wrote;
+            write_deadline_ = steady_clock::now() + opts_.write_wait;
+            switch (item.what) {
+            case outbound::kind::data: {
+                if (drop_queued_) break;
+                ws_.text(item.msg.is_text());
+                std::tie(wrote, std::ignore) = co_await ws_.async_write(item.msg.buffer(), use_tuple);
+                break;
+            }
+            case outbound::kind::ping:
+                std::tie(wrote) = co_await ws_.async_ping({}, use_tuple);
+                break;
+            case outbound::kind::close:
+                record_close(item.close);
+                close_sent = true;
+                close_deadline_ = steady_clock::now() + opts_.write_wait;
+                std::tie(wrote) = co_await ws_.async_close(item.close, use_tuple);
+                // Done, or aborted because the read loop completed the handshake: either way the read
+                // loop ends with websocket::error::closed, after delivering what it already read.
+                if (wrote == asio::error::operation_aborted) wrote = {};
+                break;
+            }
+            write_deadline_.reset();
+            if (wrote) co_return wrote;
+        }
+    }
+
+    // Timers only, never I/O, so a peer that stopped reading cannot block it: sends pings through the
+    // write queue, and ends the connection on pong_wait, write_wait, the close deadline or abort().
+    asio::awaitable<error_code> keepalive_loop() {
+        using std::chrono::steady_clock;
+        auto next_ping = steady_clock::now() + opts_.ping_interval;
+        for (;;) {
+            auto const now = steady_clock::now();
+            if (abort_reason_) co_return abort_reason_;
+            if (now - last_seen_ >= opts_.pong_wait) co_return error::pong_timeout;
+            if (write_deadline_ && now >= *write_deadline_) co_return error::write_timeout;
+            if (close_deadline_ && now >= *close_deadline_)  // the peer never answered our close
+                co_return close_error_ ? close_error_ : error_code{websocket::error::closed};
+            if (now >= next_ping) {
+                request_ping();
+                next_ping = now + opts_.ping_interval;
+            }
+            // Wake for the next ping, the pong deadline, and at least every write_wait to look at
+            // the write and close deadlines (set by the write loop without waking us).
+            auto wake = std::min({next_ping, last_seen_ + opts_.pong_wait, now + opts_.write_wait});
+            if (close_deadline_) wake = std::min(wake, *close_deadline_);
+            wake_keepalive_.expires_at(wake);
+            auto [ec] = co_await wake_keepalive_.async_wait(use_tuple);
+            if (ec && !abort_reason_) co_return ec;  // cancelled by the group
+        }
+    }
+
+    ws_stream ws_;
+};
+
+/// Wraps an upgraded stream; the caller then co_spawns run() on the connection's executor.
+template <class NextLayer>
+connection_ptr make_connection(websocket::stream<NextLayer> ws, connection_info info,
+                               connection_options opts) {
+    return std::make_shared<stream_connection<NextLayer>>(std::move(ws), std::move(info), opts);
+}
+
+extern template class stream_connection<beast::tcp_stream>;
+
+}  // namespace wscoro::detail
