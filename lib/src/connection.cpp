@@ -3,6 +3,8 @@
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/beast/websocket/error.hpp>
+
+#include <cstring>
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
 
@@ -78,6 +80,7 @@ void connection::overflowed() {
         if (self->state_.load() != state::open) return;
         // The peer cannot keep up: what is queued will not reach it in time, so drop it and say why.
         self->drop_queued_ = true;
+        self->count(&metrics::send_queue_overflows);
         self->close_error_ = error::send_queue_full;  // reported once the close is done
         self->close(close_code::policy_error, "send queue overflow");
     });
@@ -107,6 +110,18 @@ void connection::request_ping() {
     if (ping_queued_ || state_.load() != state::open) return;
     ping_queued_ = true;
     enqueue({outbound::kind::ping, {}, {}});
+}
+
+void connection::pong_received(std::string_view payload) {
+    // Our pings carry the steady_clock time they were queued at (see stream_connection).
+    std::int64_t sent = 0;
+    if (payload.size() != sizeof sent) return;
+    std::memcpy(&sent, payload.data(), sizeof sent);
+    auto const now = std::chrono::duration_cast<std::chrono::microseconds>(
+                         steady_clock::now().time_since_epoch()).count();
+    if (sent <= 0 || sent > now) return;
+    last_rtt_us_.store(now - sent, std::memory_order_relaxed);
+    if (metrics_) metrics_->add_ping_rtt(std::chrono::microseconds{now - sent});
 }
 
 void connection::dequeued(outbound const& item) {

@@ -246,6 +246,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         auto [rec, n] = co_await http::async_read(*stream, buffer, parser, use_tuple);
         if (rec == http::error::end_of_stream || rec == asio::error::operation_aborted) co_return;
         if (rec) {
+            if (rec == beast::error::timeout) bump(metrics_->handshake_timeouts);
             // Timeouts (slow loris) and garbage: tell the operator, answer 400 if it was garbage.
             report(rec, "HTTP request from " + peer + ": " + rec.message());
             if (rec != beast::error::timeout && rec != asio::error::connection_reset) {
@@ -262,6 +263,8 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         if (!is_upgrade || !is_ws_path) {
             std::optional<http_response> res;
             if (!is_upgrade && on_http_) res = on_http_(req);
+            if (is_upgrade) bump(metrics_->refused_not_found);
+            else if (is_ws_path) bump(metrics_->refused_bad_request);
             if (!res && is_ws_path) {
                 res = make_response(req, http::status::upgrade_required,
                                     "this is a WebSocket endpoint: send an upgrade request\n");
@@ -277,6 +280,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         }
         // An upgrade to our path: the policy checks, then the handshake.
         if (cfg_.check_origin && !cfg_.check_origin(req)) {
+            bump(metrics_->refused_origin);
             report(error::upgrade_rejected, "refused origin \"" +
                                                 std::string{req[http::field::origin]} + "\" from " + peer);
             auto res = make_response(req, http::status::forbidden, "origin not allowed\n");
@@ -285,6 +289,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             break;
         }
         if (stopping_.load() || !reserve_slot()) {
+            bump(stopping_.load() ? metrics_->refused_stopping : metrics_->refused_max_connections);
             if (!stopping_.load())
                 report(error::upgrade_rejected, "refused " + peer + ": max_connections (" +
                                                     std::to_string(cfg_.max_connections) + ") reached");
@@ -303,6 +308,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         auto [aec] = co_await ws.async_accept(req, use_tuple);
         if (aec) {
             release_slot();
+            bump(metrics_->refused_bad_request);
             report(aec, "WebSocket upgrade from " + peer + ": " + aec.message());
             break;
         }
@@ -310,11 +316,15 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         connection_info info{detail::make_connection_id(), peer, std::string{req.target()},
                              static_cast<http::fields const&>(req), std::chrono::system_clock::now()};
         auto conn = detail::make_connection(std::move(ws), std::move(info), cfg_.connection());
+        conn->attach_metrics(metrics_);
         conn->on_finished([this](connection& c) {
             registry_.remove(c.id());
             release_slot();
+            metrics_->connections_current.fetch_sub(1, std::memory_order_relaxed);
         });
         registry_.add(conn);
+        bump(metrics_->connections_accepted);
+        bump(metrics_->connections_current);
         if (stopping_.load()) conn->close(close_code::going_away, "server stopping");
         co_await run_connection(std::move(conn), std::move(handler));
         co_return;

@@ -43,6 +43,7 @@ struct server::impl {
     http_handler next_http;
     std::shared_ptr<detail::io_threads> io;
     std::shared_ptr<listener> lst;  // the running listener; its run() holds another reference
+    std::shared_ptr<metrics> stats = std::make_shared<metrics>();
 };
 
 server::server(server_config cfg) : impl_(std::make_unique<impl>()) { impl_->cfg = std::move(cfg); }
@@ -77,6 +78,7 @@ error_code server::start(diagnostics& diag) {
     auto cb = std::make_shared<callbacks const>(impl_->next_callbacks);
     lst->set_error_handler(cb->on_error);
     lst->set_http_handler(impl_->next_http);
+    lst->set_metrics(impl_->stats);
     if (auto ec = lst->listen(diag)) {
         if (cb->on_error) cb->on_error(ec, diag.message);
         return ec;
@@ -139,5 +141,7 @@ std::size_t server::broadcast(message const& m) {
 }
 
 server_config const& server::config() const noexcept { return impl_->cfg; }
+
+metrics const& server::get_metrics() const noexcept { return *impl_->stats; }
 
 }  // namespace wscoro

@@ -13,6 +13,8 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
+#include <cstring>
+
 namespace wscoro::detail {
 
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // (ec, T...), no throw
@@ -27,8 +29,9 @@ public:
         ws_.write_buffer_bytes(std::max<std::size_t>(opts_.write_buffer_size, 8));
         ws_.auto_fragment(false);  // one frame per message: no per-fragment overhead on big payloads
         // Any control frame proves the peer is alive; a close frame says why it leaves.
-        ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+        ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
             heard_from_peer();
+            if (kind == websocket::frame_type::pong) pong_received({payload.data(), payload.size()});
             if (kind == websocket::frame_type::close) record_close(ws_.reason());
         });
     }
@@ -64,6 +67,8 @@ private:
             message m{ws_.got_text() ? message_kind::text : message_kind::binary,
                       std::string{static_cast<char const*>(data.data()), data.size()}};
             buf.consume(n);
+            count(&metrics::messages_in);
+            count(&metrics::bytes_in, m.size());
             // Hand-off: waits for the consumer, so a slow consumer slows the peer (TCP back-pressure)
             // instead of growing memory.
             if (auto [sent] = co_await in_.async_send(error_code{}, std::move(m), use_tuple); sent)
@@ -87,10 +92,14 @@ private:
                 if (drop_queued_) break;
                 ws_.text(item.msg.is_text());
                 std::tie(wrote, std::ignore) = co_await ws_.async_write(item.msg.buffer(), use_tuple);
+                if (!wrote) {
+                    count(&metrics::messages_out);
+                    count(&metrics::bytes_out, item.msg.size());
+                }
                 break;
             }
             case outbound::kind::ping:
-                std::tie(wrote) = co_await ws_.async_ping({}, use_tuple);
+                std::tie(wrote) = co_await ws_.async_ping(ping_payload(), use_tuple);
                 break;
             case outbound::kind::close:
                 record_close(item.close);
@@ -131,6 +140,16 @@ private:
             auto [ec] = co_await wake_keepalive_.async_wait(use_tuple);
             if (ec && !abort_reason_) co_return ec;  // cancelled by the group
         }
+    }
+
+    // The send time, echoed back in the pong, gives the round trip without per-ping state.
+    static websocket::ping_data ping_payload() {
+        auto const now = std::chrono::duration_cast<std::chrono::microseconds>(
+                             std::chrono::steady_clock::now().time_since_epoch()).count();
+        std::int64_t v = now;
+        char bytes[sizeof v];
+        std::memcpy(bytes, &v, sizeof v);
+        return websocket::ping_data{bytes, sizeof bytes};
     }
 
     ws_stream ws_;

@@ -11,6 +11,7 @@
 #include <wscoro/error.hpp>
 #include <wscoro/http.hpp>
 #include <wscoro/message.hpp>
+#include <wscoro/metrics.hpp>
 
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/any_io_executor.hpp>
@@ -75,6 +76,12 @@ public:
     close_reason last_close() const;
     /// Messages waiting in the outbound queue.
     std::size_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
+    /// Round trip of the last answered ping (zero before the first pong).
+    std::chrono::microseconds ping_rtt() const noexcept {
+        return std::chrono::microseconds{last_rtt_us_.load(std::memory_order_relaxed)};
+    }
+    /// Counts this connection's traffic into `m` (shared with others). Call before run().
+    void attach_metrics(std::shared_ptr<metrics> m) noexcept { metrics_ = std::move(m); }
 
     // --- non-blocking sending, safe from any thread ---
     /// Queues `m` behind earlier messages. Fails with not_connected once closing, and with
@@ -156,6 +163,10 @@ protected:
     void dequeued(outbound const& item);  // write loop: one data item left the queue
     void request_ping();                  // keepalive loop: queue one ping unless one is waiting
     void heard_from_peer() { last_seen_ = std::chrono::steady_clock::now(); }
+    void count(metrics::counter metrics::*which, std::uint64_t n = 1) noexcept {
+        if (metrics_) bump((*metrics_).*which, n);
+    }
+    void pong_received(std::string_view payload);  // measures the round trip of our ping
     void record_close(close_reason const& r);
 
     executor_type strand_;
@@ -171,6 +182,8 @@ protected:
     error_code close_error_;    // reported instead of a clean close (e.g. send_queue_full)
     bool drop_queued_ = false;  // overflow or abort: skip queued data
     bool ping_queued_ = false;
+    std::shared_ptr<metrics> metrics_;
+    std::atomic<std::int64_t> last_rtt_us_{0};
 
 private:
     enum class state : unsigned char { open, closing, closed };

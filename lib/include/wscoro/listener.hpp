@@ -5,6 +5,7 @@
 // such application coroutine.
 #include <wscoro/config.hpp>
 #include <wscoro/connection.hpp>
+#include <wscoro/metrics.hpp>
 #include <wscoro/registry.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -39,6 +40,10 @@ public:
 
     void set_error_handler(error_handler h) { on_error_ = std::move(h); }
     void set_http_handler(http_handler h) { on_http_ = std::move(h); }
+    /// Counts into `m` instead of the listener's own metrics (e.g. to keep them across restarts).
+    void set_metrics(std::shared_ptr<wscoro::metrics> m) { metrics_ = std::move(m); }
+    /// Connection counts, refusals by reason, traffic, overflows, ping round trips.
+    std::shared_ptr<wscoro::metrics> const& get_metrics() const noexcept { return metrics_; }
 
     /// Validates the config, then binds and listens. On failure `diag` names the address or field.
     error_code listen(diagnostics& diag);
@@ -76,6 +81,7 @@ private:
     connection_registry registry_;
     error_handler on_error_;
     http_handler on_http_;
+    std::shared_ptr<wscoro::metrics> metrics_ = std::make_shared<wscoro::metrics>();
     std::atomic<std::size_t> sessions_{0};  // TCP connections being served (HTTP or WebSocket)
     std::atomic<std::size_t> slots_{0};     // upgraded connections, plus upgrades under way
     std::atomic<bool> stopping_{false};

@@ -57,6 +57,8 @@ public:
     template <class T> std::size_t broadcast_json(T const& value) { return broadcast(message::json(value)); }
 
     server_config const& config() const noexcept;
+    /// Counters since construction (kept across stop()/start()).
+    wscoro::metrics const& get_metrics() const noexcept;
 
 private:
     struct impl;

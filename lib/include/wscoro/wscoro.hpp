@@ -7,6 +7,7 @@
 #include <wscoro/error.hpp>
 #include <wscoro/listener.hpp>
 #include <wscoro/message.hpp>
+#include <wscoro/metrics.hpp>
 #include <wscoro/registry.hpp>
 #include <wscoro/server.hpp>
 #include <wscoro/url.hpp>
