@@ -62,6 +62,12 @@ asio::awaitable<void> client::impl::supervise(
     for (;;) {
         diagnostics diag;
         auto [ec, c] = co_await async_connect(ex, cfg, diag, detail::use_tuple);
+        if (!ec) {
+            std::lock_guard lock{mutex};
+            current = c;  // before connect() returns: sending right after it must work
+            connected = true;
+            if (stop_requested) c->close();  // disconnect() raced with this attempt
+        }
         if (first) {  // connect() is waiting for this attempt, and reports its failure itself
             first->set_value({ec, diag.message});
             first.reset();
@@ -71,12 +77,6 @@ asio::awaitable<void> client::impl::supervise(
         }
         if (!ec) {
             failures_in_a_row = 0;
-            {
-                std::lock_guard lock{mutex};
-                current = c;
-                if (stop_requested) c->close();  // disconnect() raced with this attempt
-            }
-            connected = true;
             co_await deliver(*cb, c);
             auto const why = c->disconnect_reason();
             {

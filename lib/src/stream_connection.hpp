@@ -24,7 +24,8 @@ public:
     using ws_stream = websocket::stream<NextLayer>;
 
     stream_connection(ws_stream ws, connection_info info, connection_options opts)
-        : connection(ws.get_executor(), std::move(info), opts), ws_(std::move(ws)) {
+        : connection(ws.get_executor(), std::move(info), opts), ws_(std::move(ws)),
+          close_done_(ws_.get_executor(), std::chrono::steady_clock::time_point::max()) {
         ws_.read_message_max(opts_.max_message_size);
         ws_.write_buffer_bytes(std::max<std::size_t>(opts_.write_buffer_size, 8));
         ws_.auto_fragment(false);  // one frame per message: no per-fragment overhead on big payloads
@@ -61,6 +62,13 @@ private:
         buf.reserve(opts_.read_buffer_size);
         for (;;) {
             auto [ec, n] = co_await ws_.async_read(buf, use_tuple);
+            if (ec == asio::error::operation_aborted && close_sent_) {
+                // Our close frame went out and Beast's close operation took over reading (this read
+                // was not pending, or was suspended behind it). Its outcome, which the write loop
+                // learns a moment later, is the outcome of the connection.
+                if (!close_result_) co_await close_done_.async_wait(use_tuple);
+                co_return close_result_ ? *close_result_ : ec;
+            }
             if (ec) co_return ec;  // websocket::error::closed after a closing handshake
             heard_from_peer();
             auto const data = buf.cdata();
@@ -79,12 +87,11 @@ private:
     // The only writer: data, pings and the close frame leave in the order they were queued.
     asio::awaitable<error_code> write_loop() {
         using std::chrono::steady_clock;
-        bool close_sent = false;
         for (;;) {
             auto [ec, item] = co_await out_.async_receive(use_tuple);
             if (ec) co_return ec;
             dequeued(item);
-            if (close_sent) continue;  // the read loop finishes the handshake; nothing else may go out
+            if (close_sent_) continue;  // the read loop ends the connection; nothing else may go out
             error_code wrote;
             write_deadline_ = steady_clock::now() + opts_.write_wait;
             switch (item.what) {
@@ -103,12 +110,17 @@ private:
                 break;
             case outbound::kind::close:
                 record_close(item.close);
-                close_sent = true;
+                close_sent_ = true;
                 close_deadline_ = steady_clock::now() + opts_.write_wait;
                 std::tie(wrote) = co_await ws_.async_close(item.close, use_tuple);
-                // Done, or aborted because the read loop completed the handshake: either way the read
-                // loop ends with websocket::error::closed, after delivering what it already read.
-                if (wrote == asio::error::operation_aborted) wrote = {};
+                // Success, or aborted because a pending read received the peer's close frame (that
+                // read then ended the connection). The read loop reports the outcome, after
+                // delivering what it already read.
+                close_result_ = !wrote || wrote == asio::error::operation_aborted
+                                    ? error_code{websocket::error::closed}
+                                    : wrote;
+                close_done_.cancel();
+                wrote = {};
                 break;
             }
             write_deadline_.reset();
@@ -153,6 +165,9 @@ private:
     }
 
     ws_stream ws_;
+    bool close_sent_ = false;                // our close frame is queued in Beast or gone
+    std::optional<error_code> close_result_;  // how our closing handshake ended
+    asio::steady_timer close_done_;           // cancelled when close_result_ is set
 };
 
 /// Wraps an upgraded stream; the caller then co_spawns run() on the connection's executor.
