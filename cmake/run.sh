@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(g++ cmake ninja-build pkg-config
-          libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev doctest-dev)
+packages=(g++ cmake ninja-build pkg-config python3
+          libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev doctest-dev libcli11-dev)
 
 install_missing() {
     local missing=()
@@ -21,6 +21,22 @@ install_missing() {
     [ "$(id -u)" -ne 0 ] && sudo="sudo"
     $sudo apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+}
+
+# The browser test: Debian's Chromium and Node.js, and playwright-core from npm (no browser download).
+install_browser_test_tools() {
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    local missing=()
+    [ -x /usr/bin/chromium ] || missing+=(chromium)
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing: ${missing[*]}"
+        $sudo apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+    fi
+    npm ci --prefix test/browser --no-audit --no-fund --loglevel=error
 }
 
 jobs=$(nproc 2>/dev/null || echo 2)
@@ -39,6 +55,7 @@ demo)
     ;;
 test)
     install_missing
+    install_browser_test_tools
     for preset in debug asan; do
         echo "=== $preset ==="
         build "$preset"

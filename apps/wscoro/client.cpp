@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <iostream>
 #include <mutex>
+#include <sstream>
+#include <thread>
 
 namespace wscoro::cli {
 
@@ -91,6 +93,8 @@ struct session_state {
     std::mutex mutex;
     std::condition_variable changed;
     std::size_t received = 0;
+    std::size_t sent = 0;
+    bool input_done = false;
     std::chrono::steady_clock::time_point last_activity = std::chrono::steady_clock::now();
     bool ended = false;  // disconnected, and no reconnect will follow
     error_code reason;
@@ -168,21 +172,28 @@ int client(client_options const& o) {
     }
 
     if (!o.echo) {
-        std::size_t sent = 0;
-        std::string line;
-        while (std::getline(std::cin, line)) {
-            if (!line.empty() && line.back() == '\r') line.pop_back();
-            if (auto ec = cli.send_text(line)) {
-                std::cerr << "wscoro client: send failed: " << ec.message() << "\n";
-                break;
+        // Standard input is read on its own thread, so that the end of the connection (the server
+        // closed, and no --reconnect) ends the program even while input stays open. The thread
+        // is detached: at exit it may still be blocked reading, which is harmless.
+        std::thread{[&st, &cli] {
+            std::size_t sent = 0;
+            std::string line;
+            while (std::getline(std::cin, line)) {
+                if (!line.empty() && line.back() == '\r') line.pop_back();
+                if (auto ec = cli.send_text(line)) {
+                    std::cerr << "wscoro client: send failed: " << ec.message() << std::endl;
+                    break;
+                }
+                ++sent;
+                st.update([&] { st.sent = sent; });
             }
-            ++sent;
-            st.update([] {});
-        }
+            st.update([&] { st.input_done = true; });
+        }}.detach();
+        std::unique_lock lock{st.mutex};
+        st.changed.wait(lock, [&] { return st.ended || st.input_done; });
         // End of input: wait for the replies still in flight (one per message sent, or quiet for
         // `linger`), then close normally.
-        std::unique_lock lock{st.mutex};
-        while (!st.ended && st.received < sent &&
+        while (!st.ended && st.received < st.sent &&
                st.changed.wait_until(lock, st.last_activity + o.linger) != std::cv_status::timeout) {
         }
         lock.unlock();
