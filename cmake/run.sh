@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The two set-up commands of the README:
-#   bash cmake/run.sh demo   installs what is missing, builds Release, runs the demo server
+#   bash cmake/run.sh demo   installs what is missing, builds Release, runs the demo server:
+#                            `wscoro serve` in chat mode on port 8080 (open http://localhost:8080/)
 #   bash cmake/run.sh test   installs what is missing, builds and runs the whole test suite
 #                            (debug, then the asan preset: AddressSanitizer + UBSan)
 # Works on a fresh Debian 12 as root (or with sudo available).
@@ -51,7 +52,8 @@ demo)
     install_missing
     build release
     shift
-    exec build/release/apps/examples/seed_server "$@"
+    echo "open http://localhost:8080/ in a browser (Ctrl-C stops the server)"
+    exec build/release/apps/wscoro/wscoro serve "$@"
     ;;
 test)
     install_missing

@@ -2,6 +2,9 @@
 #include <wscoro/connect.hpp>
 #include <wscoro/url.hpp>
 
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/cancellation_signal.hpp>
+
 #include "facade.hpp"
 #include "stream_connection.hpp"
 
@@ -27,6 +30,9 @@ struct client::impl : std::enable_shared_from_this<impl> {
     connection_ptr current;
     bool stop_requested = false;  // disconnect(): no reconnect, close at once when connected
     std::shared_ptr<asio::steady_timer> backoff;  // the pause between attempts, on io's thread
+    // Cancels the connection attempt under way (emitted on io's thread by disconnect()), so that
+    // disconnect()/close() need not wait up to handshake_timeout for a peer that does not answer.
+    std::shared_ptr<asio::cancellation_signal> attempt = std::make_shared<asio::cancellation_signal>();
 
     std::atomic<bool> connected{false};
     std::atomic<bool> supervising{false};
@@ -44,12 +50,16 @@ struct client::impl : std::enable_shared_from_this<impl> {
 // One connection's message stream turned into callbacks, on the client's thread.
 asio::awaitable<void> client::impl::deliver(callbacks const& cb, connection_ptr c) {
     using detail::invoke_callback;
+    // A callback that threw closes the connection with 1011; the stream is drained until it ends.
     bool healthy = invoke_callback(cb.on_connect, cb.on_error, "on_connect");
+    if (!healthy) c->close(close_code::internal_error, "internal error");
     for (;;) {
         auto [ec, m] = co_await c->async_receive(detail::use_tuple);
         if (ec) break;
-        if (healthy && !invoke_callback(cb.on_message, cb.on_error, "on_message", m)) healthy = false;
-        if (!healthy) c->close(close_code::internal_error, "internal error");
+        if (healthy && !invoke_callback(cb.on_message, cb.on_error, "on_message", m)) {
+            healthy = false;
+            c->close(close_code::internal_error, "internal error");
+        }
     }
 }
 
@@ -61,7 +71,8 @@ asio::awaitable<void> client::impl::supervise(
     int failures_in_a_row = 0;
     for (;;) {
         diagnostics diag;
-        auto [ec, c] = co_await async_connect(ex, cfg, diag, detail::use_tuple);
+        auto [ec, c] = co_await async_connect(
+            ex, cfg, diag, asio::bind_cancellation_slot(attempt->slot(), detail::use_tuple));
         if (!ec) {
             std::lock_guard lock{mutex};
             current = c;  // before connect() returns: sending right after it must work
@@ -72,7 +83,7 @@ asio::awaitable<void> client::impl::supervise(
             first->set_value({ec, diag.message});
             first.reset();
             if (ec) break;
-        } else if (ec && cb->on_error) {
+        } else if (ec && cb->on_error && !stopping()) {  // not an attempt disconnect() aborted
             cb->on_error(ec, diag.message);
         }
         if (!ec) {
@@ -174,6 +185,8 @@ void client::disconnect() {
         if (st.current) st.current->close();
         if (st.backoff)
             asio::post(st.backoff->get_executor(), [t = st.backoff] { t->cancel(); });
+        if (st.io)  // a reconnect attempt under way ends now (no-op when there is none)
+            asio::post(st.io->ioc, [a = st.attempt] { a->emit(asio::cancellation_type::terminal); });
         io = st.io;
     }
     if (io && !io->is_current()) io->join();  // the thread ends once on_disconnect has run

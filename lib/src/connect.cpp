@@ -75,6 +75,17 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     co_return std::tuple{error_code{}, std::move(conn)};
 }
 
+// A cancelled coroutine throws operation_aborted from its next co_await (Asio's default): that
+// is the caller's cancellation, reported as a value like any Asio operation. Anything else is a bug.
+error_code cancelled_or_rethrow(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (boost::system::system_error const& x) {
+        if (x.code() != asio::error::operation_aborted) throw;
+        return x.code();
+    }
+}
+
 }  // namespace
 
 void initiate_connect(asio::any_io_executor ex, client_config cfg, diagnostics* diag,
@@ -85,7 +96,7 @@ void initiate_connect(asio::any_io_executor ex, client_config cfg, diagnostics* 
                    asio::bind_cancellation_slot(
                        slot, [handler = std::move(handler), work = std::move(work)](
                                  std::exception_ptr e, std::tuple<error_code, connection_ptr> r) mutable {
-                           if (e) std::rethrow_exception(e);
+                           if (e) r = {cancelled_or_rethrow(e), nullptr};
                            auto hex = work.get_executor();
                            work.reset();
                            // Complete on the caller's executor, like any Asio operation.

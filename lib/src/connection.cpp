@@ -168,6 +168,16 @@ struct connection::send_op {
             return asio::dispatch(asio::bind_executor(self->strand_, std::move(s)));
         case woke:
             --self->space_waiters_;
+            // Cancelled by the caller (e.g. `async_send(...) || timer`): a freed slot (cancel_one)
+            // and a cancellation both wake us with operation_aborted, so ask the cancellation state.
+            // Without this the op waited again, swallowing the cancellation: the caller hung until
+            // the peer read, and the message it gave up on was sent anyway.
+            if (s.cancelled() != asio::cancellation_type::none) {
+                // A slot freed for us at the same moment goes to the next waiter instead.
+                if (self->space_waiters_ > 0 && self->queued() < self->opts_.send_queue_limit)
+                    self->space_available_.cancel_one();
+                return s.complete(asio::error::operation_aborted);  // nothing was queued
+            }
             [[fallthrough]];
         case on_strand:
             if (!self->is_open()) return s.complete(error::not_connected);
@@ -209,8 +219,11 @@ struct connection::receive_op {
             // Bound to the strand: 1.81 channels cannot complete on any_completion_executor.
             return self->in_.async_receive(asio::bind_executor(self->strand_, std::move(s)));
         case received:
-            // Channel closed by finish(): the stream ended. Cancellation by the caller stays as is.
-            if (ec && ec != asio::error::operation_aborted) ec = end_of_stream();
+            // Cancelled by the caller: the channel says channel_cancelled (not operation_aborted);
+            // report it like any Asio operation, not as the end of the stream (the connection is
+            // still open). Channel closed by finish(): the stream ended.
+            if (ec == asio::experimental::error::channel_cancelled) ec = asio::error::operation_aborted;
+            else if (ec && ec != asio::error::operation_aborted) ec = end_of_stream();
             return s.complete(ec, std::move(m));
         }
     }

@@ -7,6 +7,7 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
@@ -185,7 +186,13 @@ void listener::stop() {
 }
 
 asio::awaitable<void> listener::serve_all(connection_handler handler) {
+    // Cancelling run() (e.g. `co_await (lst.run(h) || something)`) means stop(), and run() must
+    // still drain: the sessions reference *this, which the caller may destroy once run() returns.
+    // So on this thread a cancellation ends the accept loop (async_accept fails with
+    // operation_aborted) and interrupts drain waits, but never throws out of a co_await.
+    co_await asio::this_coro::throw_if_cancelled(false);
     co_await accept_loop(handler);
+    stop();  // no-op after stop(); after a cancellation: close every connection with 1001
     // Drain: clients got close 1001 from stop(); after shutdown_timeout the rest are aborted.
     drained_.expires_after(cfg_.shutdown_timeout);
     bool aborted = false;
@@ -202,7 +209,8 @@ asio::awaitable<void> listener::serve_all(connection_handler handler) {
 
 asio::awaitable<void> listener::accept_loop(connection_handler const& handler) {
     asio::steady_timer backoff{strand_};
-    while (!stopping_.load()) {
+    auto const cs = co_await asio::this_coro::cancellation_state;
+    while (!stopping_.load() && cs.cancelled() == asio::cancellation_type::none) {
         // Each connection gets its own strand: its loops and callbacks never run concurrently.
         auto [ec, socket] = co_await acceptor_.async_accept(asio::make_strand(ex_), use_tuple);
         if (stopping_.load() || ec == asio::error::operation_aborted) break;

@@ -20,12 +20,16 @@ struct callbacks {
 // into callbacks. Everything here runs on the connection's strand, so callbacks never overlap.
 asio::awaitable<void> deliver(std::shared_ptr<callbacks const> cb, connection_ptr c) {
     using detail::invoke_callback;
+    // A callback that threw closes the connection with 1011; the stream is drained until it ends.
     bool healthy = invoke_callback(cb->on_connect, cb->on_error, "on_connect", c);
+    if (!healthy) c->close(close_code::internal_error, "internal error");
     for (;;) {
         auto [ec, m] = co_await c->async_receive(detail::use_tuple);
         if (ec) break;
-        if (healthy && !invoke_callback(cb->on_message, cb->on_error, "on_message", c, m)) healthy = false;
-        if (!healthy) c->close(close_code::internal_error, "internal error");  // drain until it ends
+        if (healthy && !invoke_callback(cb->on_message, cb->on_error, "on_message", c, m)) {
+            healthy = false;
+            c->close(close_code::internal_error, "internal error");
+        }
     }
     auto const why = c->disconnect_reason();
     if (why == error::send_queue_full && cb->on_error)
@@ -48,7 +52,12 @@ struct server::impl {
 
 server::server(server_config cfg) : impl_(std::make_unique<impl>()) { impl_->cfg = std::move(cfg); }
 
-server::~server() { stop(); }
+server::~server() {
+    stop();
+    // Destroyed from one of its own callbacks: stop() could not join the threads; join() detaches
+    // them (they end once drained). Otherwise stop() joined them and this is a no-op.
+    if (impl_->io) impl_->io->join();
+}
 
 void server::set_callbacks(connect_handler on_connect, disconnect_handler on_disconnect,
                            message_handler on_message, error_handler on_error) {
@@ -68,9 +77,17 @@ error_code server::start() {
 }
 
 error_code server::start(diagnostics& diag) {
-    std::lock_guard lock{impl_->mutex};
+    std::unique_lock lock{impl_->mutex};
     if (impl_->lst) return {};
-    if (impl_->io) impl_->io->join();  // threads of a stop() made from a callback
+    if (auto old = impl_->io) {
+        // Threads of a stop() made from a callback, maybe still draining. Joined without the lock:
+        // their callbacks may call into this server (join() detaches them if called from one).
+        lock.unlock();
+        old->join();
+        lock.lock();
+        if (impl_->io == old) impl_->io.reset();
+        if (impl_->lst) return {};  // another start() got there first
+    }
     if (auto ec = validate(impl_->cfg, diag)) return ec;
 
     auto io = std::make_shared<detail::io_threads>(impl_->cfg.threads);
@@ -83,7 +100,14 @@ error_code server::start(diagnostics& diag) {
         if (cb->on_error) cb->on_error(ec, diag.message);
         return ec;
     }
-    asio::co_spawn(io->ioc, lst->run([cb](connection_ptr c) { return deliver(cb, std::move(c)); }),
+    // Every connection keeps the io_context alive: the application may hold a connection_ptr after
+    // stop() or after the server is gone, and its socket and timers must not outlive the context.
+    // A raw pointer in the handler (which the listener, hence the io_context, holds): no cycle.
+    auto handler = [cb, ctx = io.get()](connection_ptr c) {
+        c->keep_context_alive(ctx->shared_from_this());
+        return deliver(cb, std::move(c));
+    };
+    asio::co_spawn(io->ioc, lst->run(std::move(handler)),
                    [lst](std::exception_ptr e) {  // keeps the listener alive until run() returns
                        if (e) std::rethrow_exception(e);
                    });
@@ -94,17 +118,21 @@ error_code server::start(diagnostics& diag) {
 }
 
 void server::stop() {
-    std::shared_ptr<listener> lst;
+    // io first: locals die in reverse order, and the listener's I/O objects must go before the
+    // io_context they belong to.
     std::shared_ptr<detail::io_threads> io;
+    std::shared_ptr<listener> lst;
     {
         std::lock_guard lock{impl_->mutex};
-        if (!impl_->lst) return;
-        lst = std::move(impl_->lst);
-        io = impl_->io;
+        lst = std::move(impl_->lst);  // null when already stopped
+        io = impl_->io;               // set while threads run, or drain after a stop() from a callback
     }
-    lst->stop();
-    // From a callback the threads cannot join themselves: join() detaches them, and they end
-    // once the drain is done (they own the io_context, run() owns the listener).
+    if (lst) lst->stop();
+    if (!io) return;
+    // From a callback the threads cannot join themselves: they end by themselves once the drain is
+    // done (they own the io_context, run() owns the listener), and the next stop(), start() or the
+    // destructor joins them, so that no callback runs after the server is gone.
+    if (io->is_current()) return;
     io->join();  // run() returns once every session drained (bounded by shutdown_timeout)
     std::lock_guard lock{impl_->mutex};
     if (impl_->io == io) impl_->io.reset();

@@ -7,6 +7,7 @@
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -33,7 +34,13 @@ public:
         ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
             heard_from_peer();
             if (kind == websocket::frame_type::pong) pong_received({payload.data(), payload.size()});
-            if (kind == websocket::frame_type::close) record_close(ws_.reason());
+            if (kind == websocket::frame_type::close) {
+                peer_sent_close_ = true;
+                record_close(ws_.reason());
+                // Beast answers and tears down inside the pending read; as a client it then waits
+                // for the server to close TCP. Bound that wait like our own closing handshake.
+                if (!close_deadline_) close_deadline_ = std::chrono::steady_clock::now() + opts_.write_wait;
+            }
         });
     }
 
@@ -53,22 +60,36 @@ private:
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
         error_code why = std::array{e0, e1, e2}[order[0]];
-        if (close_error_ && (!why || why == websocket::error::closed)) why = close_error_;
+        // After an overflow the connection was closed because of it: whatever ended it next (the
+        // closing handshake, or the write that the slow peer never read timing out) is a consequence.
+        if (close_error_) why = close_error_;
         co_return why;
     }
 
+    // Cancellation: once run_loops' group has cancelled a loop (another loop ended first), any further
+    // co_await in it throws operation_aborted (awaitables throw after cancellation by default). The
+    // group may cancel between an operation's completion and the loop's resumption, so before each
+    // co_await that follows a resumption the loops check, and end with a value instead. Everything
+    // runs on the strand, so no cancellation can arrive between such a check and its co_await.
     asio::awaitable<error_code> read_loop() {
         beast::flat_buffer buf;
         buf.reserve(opts_.read_buffer_size);
         for (;;) {
+            if (cancelled(co_await asio::this_coro::cancellation_state))
+                co_return asio::error::operation_aborted;
             auto [ec, n] = co_await ws_.async_read(buf, use_tuple);
             if (ec == asio::error::operation_aborted && close_sent_) {
                 // Our close frame went out and Beast's close operation took over reading (this read
                 // was not pending, or was suspended behind it). Its outcome, which the write loop
                 // learns a moment later, is the outcome of the connection.
-                if (!close_result_) co_await close_done_.async_wait(use_tuple);
+                // Not when the group cancelled us: another loop already decided the outcome.
+                if (!close_result_ && !cancelled(co_await asio::this_coro::cancellation_state))
+                    co_await close_done_.async_wait(use_tuple);
                 co_return close_result_ ? *close_result_ : ec;
             }
+            // A peer that sent its close frame and then dropped TCP without waiting for our answer
+            // (browsers closing a tab do) left cleanly: Beast's reply or teardown failing says nothing.
+            if (ec && peer_sent_close_) ec = websocket::error::closed;
             if (ec) co_return ec;  // websocket::error::closed after a closing handshake
             heard_from_peer();
             auto const data = buf.cdata();
@@ -79,6 +100,8 @@ private:
             count(&metrics::bytes_in, m.size());
             // Hand-off: waits for the consumer, so a slow consumer slows the peer (TCP back-pressure)
             // instead of growing memory.
+            if (cancelled(co_await asio::this_coro::cancellation_state))
+                co_return asio::error::operation_aborted;
             if (auto [sent] = co_await in_.async_send(error_code{}, std::move(m), use_tuple); sent)
                 co_return sent;
         }
@@ -88,9 +111,13 @@ private:
     asio::awaitable<error_code> write_loop() {
         using std::chrono::steady_clock;
         for (;;) {
+            if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
+                co_return asio::error::operation_aborted;
             auto [ec, item] = co_await out_.async_receive(use_tuple);
             if (ec) co_return ec;
             dequeued(item);
+            if (cancelled(co_await asio::this_coro::cancellation_state))
+                co_return asio::error::operation_aborted;
             if (close_sent_) continue;  // the read loop ends the connection; nothing else may go out
             error_code wrote;
             write_deadline_ = steady_clock::now() + opts_.write_wait;
@@ -136,6 +163,8 @@ private:
         for (;;) {
             auto const now = steady_clock::now();
             if (abort_reason_) co_return abort_reason_;
+            if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
+                co_return asio::error::operation_aborted;
             if (now - last_seen_ >= opts_.pong_wait) co_return error::pong_timeout;
             if (write_deadline_ && now >= *write_deadline_) co_return error::write_timeout;
             if (close_deadline_ && now >= *close_deadline_)  // the peer never answered our close
@@ -154,6 +183,10 @@ private:
         }
     }
 
+    static bool cancelled(asio::cancellation_state const& cs) {
+        return cs.cancelled() != asio::cancellation_type::none;
+    }
+
     // The send time, echoed back in the pong, gives the round trip without per-ping state.
     static websocket::ping_data ping_payload() {
         auto const now = std::chrono::duration_cast<std::chrono::microseconds>(
@@ -166,6 +199,7 @@ private:
 
     ws_stream ws_;
     bool close_sent_ = false;                // our close frame is queued in Beast or gone
+    bool peer_sent_close_ = false;           // the peer's close frame arrived
     std::optional<error_code> close_result_;  // how our closing handshake ended
     asio::steady_timer close_done_;           // cancelled when close_result_ is set
 };

@@ -44,7 +44,7 @@ struct server_config {
     std::size_t read_buffer_size = 4096;
     std::size_t write_buffer_size = 4096;
     /// Accepts or refuses a browser's Origin (req[http::field::origin]); empty = allow all. A refusal answers 403.
-    std::function<bool(http_request const&)> check_origin;
+    std::function<bool(http_request const&)> check_origin{};
     std::size_t max_message_size = 16u << 20;
     std::size_t send_queue_limit = 1024;
     overflow_policy on_overflow = overflow_policy::close_connection;
@@ -61,7 +61,7 @@ struct client_config {
     duration reconnect_delay = 5s;  ///< pause before each reconnect attempt
     int max_reconnects = 0;         ///< 0 = unlimited
     bool auto_reconnect = true;     ///< reconnect after a connection is lost (never after disconnect())
-    http_headers headers;           ///< added to the upgrade request
+    http_headers headers{};         ///< added to the upgrade request
     duration ping_interval = 30s;
     duration pong_wait = 60s;
     duration write_wait = 10s;

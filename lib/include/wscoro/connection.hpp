@@ -82,6 +82,12 @@ public:
     }
     /// Counts this connection's traffic into `m` (shared with others). Call before run().
     void attach_metrics(std::shared_ptr<metrics> m) noexcept { metrics_ = std::move(m); }
+    /// Keeps `context` (the io_context a callback facade owns) alive as long as this connection:
+    /// its socket, strand and timers must not outlive their execution context, and an application
+    /// may hold a connection_ptr longer than the facade. Call before the connection is shared.
+    void keep_context_alive(std::shared_ptr<void const> context) noexcept {
+        context_ = std::move(context);
+    }
 
     // --- non-blocking sending, safe from any thread ---
     /// Queues `m` behind earlier messages. Fails with not_connected once closing, and with
@@ -169,6 +175,7 @@ protected:
     void pong_received(std::string_view payload);  // measures the round trip of our ping
     void record_close(close_reason const& r);
 
+    std::shared_ptr<void const> context_;  // first, so destroyed after every I/O object below
     executor_type strand_;
     connection_info info_;
     connection_options opts_;
