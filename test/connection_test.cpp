@@ -395,6 +395,42 @@ TEST_CASE("listener stop closes open connections with 1001 and ends run" * docte
     run_loopback(3s, [] { return with_listener(loopback_server_config(), echo, stop_with_open_connections); });
 }
 
+// Cancelling run() is stop(): it still drains before returning, so the listener may go right after.
+asio::awaitable<void> connect_two(listener& l, std::shared_ptr<std::vector<connection_ptr>> peers) {
+    for (int i = 0; i < 2; ++i) {
+        auto c = co_await connect_to(loopback_url(l));
+        CHECK_FALSE(c->send_text("hi"));
+        auto [ec, m] = co_await c->async_receive(use_tuple);  // the server has it registered
+        REQUIRE_FALSE(ec);
+        peers->push_back(std::move(c));
+    }
+}
+
+asio::awaitable<void> cancel_run_test() {
+    auto const ex = co_await asio::this_coro::executor;
+    auto const peers = std::make_shared<std::vector<connection_ptr>>();
+    {
+        listener lst{ex, loopback_server_config()};
+        wscoro::diagnostics diag;
+        REQUIRE_MESSAGE(!lst.listen(diag), diag.message);
+        listener::connection_handler const handler = echo;
+        // `||` cancels run() once the clients are connected.
+        auto r = co_await (lst.run(handler) || connect_two(lst, peers));
+        CHECK(r.index() == 1);
+        CHECK(lst.connections().size() == 0);  // every session ended before run() returned
+    }  // the listener is gone; nothing may refer to it any more
+    REQUIRE(peers->size() == 2);
+    for (auto const& c : *peers) {
+        auto [ec, m] = co_await c->async_receive(use_tuple);
+        CHECK(ec == websocket::error::closed);
+        CHECK(c->last_close().code == close_code::going_away);
+    }
+}
+
+TEST_CASE("cancelling listener run stops it and drains before returning" * doctest::test_suite("coawait")) {
+    run_loopback(3s, cancel_run_test);
+}
+
 asio::awaitable<void> see_early_return(listener& l) {
     auto c = co_await connect_to(loopback_url(l));
     auto [ec, m] = co_await c->async_receive(use_tuple);

@@ -87,7 +87,8 @@ int thread_count() {
     return -1;
 }
 
-/// Counts of numbered messages "t:i": checks that each sender's messages arrive in order, none lost.
+/// Counts of numbered messages "t:i": checks that each sender's messages arrive in order, none
+/// lost.
 class per_sender_order {
 public:
     explicit per_sender_order(int senders) : next_(static_cast<std::size_t>(senders), 0) {}
@@ -96,7 +97,8 @@ public:
         auto const colon = s.find(':');
         int const t = colon == s.npos ? -1 : to_int(s.substr(0, colon));
         int const i = colon == s.npos ? -1 : to_int(s.substr(colon + 1));
-        if (t < 0 || t >= static_cast<int>(next_.size()) || i != next_[static_cast<std::size_t>(t)]) {
+        if (t < 0 || t >= static_cast<int>(next_.size()) ||
+            i != next_[static_cast<std::size_t>(t)]) {
             if (problem_.empty())
                 problem_ = "got \"" + std::string{s} + "\", expected index " +
                            (t >= 0 && t < static_cast<int>(next_.size())
@@ -108,7 +110,8 @@ public:
         return true;
     }
     bool complete(int per_sender) const {
-        return std::all_of(next_.begin(), next_.end(), [per_sender](int n) { return n == per_sender; });
+        return std::all_of(next_.begin(), next_.end(),
+                           [per_sender](int n) { return n == per_sender; });
     }
     std::string const& problem() const { return problem_; }
 
@@ -125,8 +128,9 @@ private:
 
 TEST_CASE("start binds a real port and stop then start again works" * suite) {
     wscoro::server srv{loopback_config()};
-    srv.set_callbacks(nullptr, nullptr,
-                      [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); }, nullptr);
+    srv.set_callbacks(
+        nullptr, nullptr,
+        [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); }, nullptr);
     CHECK_FALSE(srv.is_running());
     CHECK(srv.address().empty());
     CHECK(srv.client_count() == 0);
@@ -203,7 +207,8 @@ TEST_CASE("the destructor stops a running server and its clients cleanly" * suit
     CHECK(destroy_time < 1s);
     CHECK(read_end == websocket::error::closed);
     CHECK(cli.reason().code == websocket::close_code::going_away);
-    // on_disconnect ran before the destructor returned, exactly once, for a clean closing handshake.
+    // on_disconnect ran before the destructor returned, exactly once, for a clean closing
+    // handshake.
     REQUIRE(left.size() == 1);
     CHECK_FALSE(left.items()[0].why);
     CHECK(thread_count() <= threads_before);  // the I/O threads were joined
@@ -218,7 +223,9 @@ TEST_CASE("connect and disconnect fire once per connection with its identity" * 
     recorder<wscoro::connection_ptr> joined;
     recorder<disconnect_event> left;
     srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) { left.push({c->id(), why}); },
+                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+                          left.push({c->id(), why});
+                      },
                       nullptr, nullptr);
     REQUIRE_FALSE(srv.start());
 
@@ -227,11 +234,11 @@ TEST_CASE("connect and disconnect fire once per connection with its identity" * 
     auto const before = std::chrono::system_clock::now();
     for (int i = 0; i < n; ++i) {
         clients.push_back(std::make_unique<raw::ws_client>());
-        REQUIRE_FALSE(clients.back()->connect(srv.address(), "/ws?n=" + std::to_string(i),
-                                              [i](websocket::request_type& req) {
-                                                  req.set(http::field::user_agent, "raw-peer/" + std::to_string(i));
-                                                  req.set("X-Client", std::to_string(i));
-                                              }));
+        REQUIRE_FALSE(clients.back()->connect(
+            srv.address(), "/ws?n=" + std::to_string(i), [i](websocket::request_type& req) {
+                req.set(http::field::user_agent, "raw-peer/" + std::to_string(i));
+                req.set("X-Client", std::to_string(i));
+            }));
     }
     REQUIRE(joined.wait_for_count(n, 5s));
     auto const after = std::chrono::system_clock::now();
@@ -317,7 +324,8 @@ TEST_CASE("welcome message then echo keeps the opcode including empty messages" 
     };
     recorder<seen> got;
     srv.set_callbacks(
-        [](wscoro::connection_ptr const& c) { c->send_text("Welcome to WebSocket Server!"); }, nullptr,
+        [](wscoro::connection_ptr const& c) { c->send_text("Welcome to WebSocket Server!"); },
+        nullptr,
         [&](wscoro::connection_ptr const& c, wscoro::message const& m) {
             got.push({m.is_text(), std::string{m.data()}});
             c->send(m);  // echo the very message: same opcode, same payload
@@ -369,7 +377,8 @@ TEST_CASE("welcome message then echo keeps the opcode including empty messages" 
 TEST_CASE("broadcast reaches every client in order including json" * suite) {
     wscoro::server srv{loopback_config()};
     recorder<wscoro::connection_ptr> joined;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr, nullptr);
+    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
+                      nullptr);
     REQUIRE_FALSE(srv.start());
     constexpr int n = 5;
     std::vector<std::unique_ptr<raw::ws_client>> clients;
@@ -438,18 +447,19 @@ TEST_CASE("ten thousand messages keep their order in both directions" * suite) {
     wscoro::server srv{cfg};
     recorder<int> got;
     std::atomic<int> malformed{0};
-    srv.set_callbacks(nullptr, nullptr,
-                      [&](wscoro::connection_ptr const& c, wscoro::message const& m) {
-                          if (m.data() == "go") {
-                              for (int i = 0; i < count; ++i)
-                                  if (c->send_text(std::to_string(i))) ++malformed;  // must be accepted
-                              return;
-                          }
-                          int const v = to_int(m.data());
-                          if (v < 0) ++malformed;
-                          got.push(v);
-                      },
-                      nullptr);
+    srv.set_callbacks(
+        nullptr, nullptr,
+        [&](wscoro::connection_ptr const& c, wscoro::message const& m) {
+            if (m.data() == "go") {
+                for (int i = 0; i < count; ++i)
+                    if (c->send_text(std::to_string(i))) ++malformed;  // must be accepted
+                return;
+            }
+            int const v = to_int(m.data());
+            if (v < 0) ++malformed;
+            got.push(v);
+        },
+        nullptr);
     REQUIRE_FALSE(srv.start());
     raw::ws_client cli;
     REQUIRE_FALSE(cli.connect(srv.address()));
@@ -488,7 +498,8 @@ TEST_CASE("eight threads sending on one connection keep per thread order" * suit
     cfg.send_queue_limit = senders * per_sender + 16;  // never overflows, even if the client lags
     wscoro::server srv{cfg};
     recorder<wscoro::connection_ptr> joined;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr, nullptr);
+    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
+                      nullptr);
     REQUIRE_FALSE(srv.start());
     raw::ws_client cli;
     REQUIRE_FALSE(cli.connect(srv.address()));
@@ -526,7 +537,8 @@ TEST_CASE("eight threads broadcasting keep per thread order at every client" * s
     cfg.send_queue_limit = senders * per_sender + 16;
     wscoro::server srv{cfg};
     recorder<wscoro::connection_ptr> joined;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr, nullptr);
+    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
+                      nullptr);
     REQUIRE_FALSE(srv.start());
     std::vector<std::unique_ptr<raw::ws_client>> clients;
     for (int i = 0; i < n; ++i) {
@@ -541,7 +553,8 @@ TEST_CASE("eight threads broadcasting keep per thread order at every client" * s
         for (int t = 0; t < senders; ++t)
             threads.emplace_back([&srv, &short_counts, t] {
                 for (int i = 0; i < per_sender; ++i)
-                    if (srv.broadcast_text(std::to_string(t) + ":" + std::to_string(i)) != n) ++short_counts;
+                    if (srv.broadcast_text(std::to_string(t) + ":" + std::to_string(i)) != n)
+                        ++short_counts;
             });
     }
     CHECK(short_counts == 0);
@@ -569,13 +582,15 @@ TEST_CASE("callbacks may send close broadcast and stop the server without deadlo
     raw::ws_client a, b;
     {
         wscoro::server srv{loopback_config()};
-        auto name = [](wscoro::connection_ptr const& c) { return std::string{c->headers()["X-Name"]}; };
+        auto name = [](wscoro::connection_ptr const& c) {
+            return std::string{c->headers()["X-Name"]};
+        };
         srv.set_callbacks(
             [&](wscoro::connection_ptr const& c) {
                 auto const all = srv.clients();
                 bool const found = srv.client(c->id()) == c;
-                c->send_text("hello " + std::to_string(srv.client_count()) + (found ? " found " : " missing ") +
-                             std::to_string(all.size()));
+                c->send_text("hello " + std::to_string(srv.client_count()) +
+                             (found ? " found " : " missing ") + std::to_string(all.size()));
                 srv.broadcast_text("joined " + name(c));
             },
             [&](wscoro::connection_ptr const& c, wscoro::error_code) {
@@ -645,16 +660,17 @@ TEST_CASE("callbacks may send close broadcast and stop the server without deadlo
 TEST_CASE("a server stopped from a callback can be started again" * suite) {
     wscoro::server srv{loopback_config()};
     latch_flag stopped;
-    srv.set_callbacks(nullptr, nullptr,
-                      [&](wscoro::connection_ptr const& c, wscoro::message const& m) {
-                          if (m.data() == "stop") {
-                              srv.stop();
-                              stopped.set();
-                          } else {
-                              c->send(m);
-                          }
-                      },
-                      nullptr);
+    srv.set_callbacks(
+        nullptr, nullptr,
+        [&](wscoro::connection_ptr const& c, wscoro::message const& m) {
+            if (m.data() == "stop") {
+                srv.stop();
+                stopped.set();
+            } else {
+                c->send(m);
+            }
+        },
+        nullptr);
     REQUIRE_FALSE(srv.start());
     {
         raw::ws_client cli;
@@ -677,13 +693,18 @@ TEST_CASE("a throwing callback closes its connection with 1011 and the server go
     wscoro::server srv{loopback_config()};
     recorder<error_event> errors;
     recorder<disconnect_event> left;
-    srv.set_callbacks(nullptr,
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) { left.push({c->id(), why}); },
-                      [](wscoro::connection_ptr const& c, wscoro::message const& m) {
-                          if (m.data() == "throw") throw std::runtime_error("boom");
-                          c->send(m);
-                      },
-                      [&](wscoro::error_code ec, std::string_view what) { errors.push({ec, std::string{what}}); });
+    srv.set_callbacks(
+        nullptr,
+        [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+            left.push({c->id(), why});
+        },
+        [](wscoro::connection_ptr const& c, wscoro::message const& m) {
+            if (m.data() == "throw") throw std::runtime_error("boom");
+            c->send(m);
+        },
+        [&](wscoro::error_code ec, std::string_view what) {
+            errors.push({ec, std::string{what}});
+        });
     REQUIRE_FALSE(srv.start());
     raw::ws_client bad, good;
     REQUIRE_FALSE(bad.connect(srv.address()));
@@ -711,7 +732,8 @@ TEST_CASE("a throwing callback closes its connection with 1011 and the server go
 // closed with 1008 "send queue overflow" (bounded by write_wait, since a peer that does not read
 // cannot receive that close frame either). on_error and on_disconnect report send_queue_full. The
 // other receivers of the same broadcasts are never delayed by it.
-TEST_CASE("a slow consumer is dropped with send_queue_full and others get every broadcast" * suite) {
+TEST_CASE("a slow consumer is dropped with send_queue_full and others get every broadcast" *
+          suite) {
     auto cfg = loopback_config();
     cfg.send_queue_limit = 16;
     cfg.write_wait = 500ms;  // how long the close frame to the slow peer may take to go out
@@ -720,9 +742,13 @@ TEST_CASE("a slow consumer is dropped with send_queue_full and others get every 
     recorder<disconnect_event> left;
     recorder<error_event> errors;
     srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) { left.push({c->id(), why}); },
+                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+                          left.push({c->id(), why});
+                      },
                       nullptr,
-                      [&](wscoro::error_code ec, std::string_view what) { errors.push({ec, std::string{what}}); });
+                      [&](wscoro::error_code ec, std::string_view what) {
+                          errors.push({ec, std::string{what}});
+                      });
     REQUIRE_FALSE(srv.start());
 
     raw::ws_client slow;
@@ -789,7 +815,8 @@ TEST_CASE("reject_message refuses sends to a full queue but keeps the connection
     cfg.on_overflow = wscoro::overflow_policy::reject_message;
     wscoro::server srv{cfg};
     recorder<wscoro::connection_ptr> joined;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr, nullptr);
+    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
+                      nullptr);
     REQUIRE_FALSE(srv.start());
     raw::ws_client slow;
     slow.set_receive_buffer(4096);
@@ -823,7 +850,9 @@ TEST_CASE("a peer that never answers pings is dropped with pong_timeout" * suite
     recorder<wscoro::connection_ptr> joined;
     recorder<disconnect_event> left;
     srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) { left.push({c->id(), why}); },
+                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+                          left.push({c->id(), why});
+                      },
                       nullptr, nullptr);
     REQUIRE_FALSE(srv.start());
 
@@ -842,7 +871,8 @@ TEST_CASE("a peer that never answers pings is dropped with pong_timeout" * suite
     std::string head;
     REQUIRE_FALSE(dead.upgrade(srv.address(), "/ws", head));
     REQUIRE(head.rfind("HTTP/1.1 101", 0) == 0);
-    CHECK(head.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") != std::string::npos);  // RFC 6455's sample accept
+    CHECK(head.find("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=") !=
+          std::string::npos);  // RFC 6455's sample accept
     REQUIRE(joined.wait_for_count(2, 5s));
     auto const dead_id = joined.items()[1]->id();
 
@@ -850,7 +880,8 @@ TEST_CASE("a peer that never answers pings is dropped with pong_timeout" * suite
     auto const elapsed = since(t0);
     auto const gone = left.items()[0];
     CHECK(gone.id == dead_id);
-    bool const timed_out = gone.why == wscoro::error::pong_timeout || gone.why == wscoro::error::write_timeout;
+    bool const timed_out =
+        gone.why == wscoro::error::pong_timeout || gone.why == wscoro::error::write_timeout;
     CHECK_MESSAGE(timed_out, gone.why.message());
     CHECK(elapsed >= 200ms);  // not before pong_wait
     CHECK(elapsed < 1500ms);  // and not much after it
@@ -904,12 +935,13 @@ TEST_CASE("the wrong path answers 404 and plain GET on the endpoint answers 426"
 
 TEST_CASE("an http handler answers plain requests on the same port" * suite) {
     wscoro::server srv{loopback_config()};
-    srv.set_http_handler([](wscoro::http_request const& req) -> std::optional<wscoro::http_response> {
-        if (req.target() != "/health") return std::nullopt;
-        wscoro::http_response res{http::status::ok, req.version()};
-        res.body() = "ok";
-        return res;
-    });
+    srv.set_http_handler(
+        [](wscoro::http_request const& req) -> std::optional<wscoro::http_response> {
+            if (req.target() != "/health") return std::nullopt;
+            wscoro::http_response res{http::status::ok, req.version()};
+            res.body() = "ok";
+            return res;
+        });
     REQUIRE_FALSE(srv.start());
     raw::http_client h;
     REQUIRE_FALSE(h.connect(srv.address()));
@@ -934,9 +966,13 @@ TEST_CASE("max_connections reached answers 503 and the existing client is unaffe
     recorder<disconnect_event> left;
     recorder<error_event> errors;
     srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) { left.push({c->id(), why}); },
+                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+                          left.push({c->id(), why});
+                      },
                       [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); },
-                      [&](wscoro::error_code ec, std::string_view what) { errors.push({ec, std::string{what}}); });
+                      [&](wscoro::error_code ec, std::string_view what) {
+                          errors.push({ec, std::string{what}});
+                      });
     REQUIRE_FALSE(srv.start());
     auto const host = srv.address();
     raw::ws_client first;
@@ -978,8 +1014,12 @@ TEST_CASE("check_origin refusing answers 403 and an allowed origin connects" * s
     };
     wscoro::server srv{cfg};
     recorder<error_event> errors;
-    srv.set_callbacks(nullptr, nullptr, [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); },
-                      [&](wscoro::error_code ec, std::string_view what) { errors.push({ec, std::string{what}}); });
+    srv.set_callbacks(
+        nullptr, nullptr,
+        [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); },
+        [&](wscoro::error_code ec, std::string_view what) {
+            errors.push({ec, std::string{what}});
+        });
     REQUIRE_FALSE(srv.start());
     auto const host = srv.address();
     {
@@ -1009,7 +1049,8 @@ TEST_CASE("check_origin refusing answers 403 and an allowed origin connects" * s
 TEST_CASE("a bad upgrade request is answered 426 or 400" * suite) {
     wscoro::server srv{loopback_config()};
     recorder<wscoro::connection_ptr> joined;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr, nullptr);
+    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
+                      nullptr);
     REQUIRE_FALSE(srv.start());
     auto const host = srv.address();
     auto status_of = [&host](http::request<http::string_body> req) {
@@ -1051,7 +1092,9 @@ TEST_CASE("stop sends 1001 to every client and returns promptly" * suite) {
     recorder<wscoro::connection_ptr> joined;
     recorder<disconnect_event> left;
     srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) { left.push({c->id(), why}); },
+                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+                          left.push({c->id(), why});
+                      },
                       nullptr, nullptr);
     REQUIRE_FALSE(srv.start());
     constexpr int n = 4;
@@ -1066,7 +1109,10 @@ TEST_CASE("stop sends 1001 to every client and returns promptly" * suite) {
     {
         std::vector<std::jthread> readers;
         for (int i = 0; i < n; ++i)
-            readers.emplace_back([&, i] { ends[static_cast<std::size_t>(i)] = clients[static_cast<std::size_t>(i)]->read_until_closed(); });
+            readers.emplace_back([&, i] {
+                ends[static_cast<std::size_t>(i)] =
+                    clients[static_cast<std::size_t>(i)]->read_until_closed();
+            });
         auto const t0 = steady::now();
         srv.stop();
         stop_time = since(t0);
@@ -1074,7 +1120,8 @@ TEST_CASE("stop sends 1001 to every client and returns promptly" * suite) {
     CHECK(stop_time < 1s);  // everyone answered the close: no need to wait for shutdown_timeout
     for (int i = 0; i < n; ++i) {
         CHECK(ends[static_cast<std::size_t>(i)] == websocket::error::closed);
-        CHECK(clients[static_cast<std::size_t>(i)]->reason().code == websocket::close_code::going_away);
+        CHECK(clients[static_cast<std::size_t>(i)]->reason().code ==
+              websocket::close_code::going_away);
     }
     REQUIRE(left.size() == n);  // on_disconnect ran for each before stop() returned
     for (auto const& e : left.items()) CHECK_FALSE(e.why);  // a completed closing handshake
@@ -1088,7 +1135,9 @@ TEST_CASE("stop aborts clients that ignore the close after shutdown_timeout" * s
     recorder<wscoro::connection_ptr> joined;
     recorder<disconnect_event> left;
     srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) { left.push({c->id(), why}); },
+                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+                          left.push({c->id(), why});
+                      },
                       nullptr, nullptr);
     REQUIRE_FALSE(srv.start());
     raw::tcp_peer deaf;  // upgrades, then never reads: it never answers the close
@@ -1134,14 +1183,17 @@ TEST_CASE("start refuses an invalid config and names the field" * suite) {
         wscoro::server srv{cfg};
         recorder<error_event> errors;
         srv.set_callbacks(nullptr, nullptr, nullptr,
-                          [&](wscoro::error_code ec, std::string_view what) { errors.push({ec, std::string{what}}); });
+                          [&](wscoro::error_code ec, std::string_view what) {
+                              errors.push({ec, std::string{what}});
+                          });
         wscoro::diagnostics diag;
         CHECK(srv.start(diag) == wscoro::error::invalid_config);
         CAPTURE(diag.message);
         CHECK(diag.message.find(bad.field) != std::string::npos);
         CHECK_FALSE(srv.is_running());
         CHECK(srv.address().empty());
-        CHECK(srv.start() == wscoro::error::invalid_config);  // the overload without diagnostics too
+        CHECK(srv.start() ==
+              wscoro::error::invalid_config);  // the overload without diagnostics too
     }
 }
 
@@ -1153,7 +1205,9 @@ TEST_CASE("start on an address in use fails and names the address" * suite) {
     wscoro::server second{cfg};
     recorder<error_event> errors;
     second.set_callbacks(nullptr, nullptr, nullptr,
-                         [&](wscoro::error_code ec, std::string_view what) { errors.push({ec, std::string{what}}); });
+                         [&](wscoro::error_code ec, std::string_view what) {
+                             errors.push({ec, std::string{what}});
+                         });
     wscoro::diagnostics diag;
     auto const ec = second.start(diag);
     CHECK(ec == boost::asio::error::address_in_use);
@@ -1178,9 +1232,12 @@ TEST_CASE("an oversized message closes with 1009 and bad UTF-8 with 1007" * suit
     cfg.max_message_size = 1024;
     wscoro::server srv{cfg};
     recorder<disconnect_event> left;
-    srv.set_callbacks(nullptr,
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) { left.push({c->id(), why}); },
-                      [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); }, nullptr);
+    srv.set_callbacks(
+        nullptr,
+        [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+            left.push({c->id(), why});
+        },
+        [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); }, nullptr);
     REQUIRE_FALSE(srv.start());
     raw::ws_client good;
     REQUIRE_FALSE(good.connect(srv.address()));
@@ -1200,7 +1257,8 @@ TEST_CASE("an oversized message closes with 1009 and bad UTF-8 with 1007" * suit
         REQUIRE_FALSE(bad.connect(srv.address()));
         REQUIRE_FALSE(bad.send_text(std::string{"ok \xc3\xa9"}));
         CHECK(bad.read().data == "ok \xc3\xa9");
-        REQUIRE_FALSE(bad.send_text(std::string{"bad \xff\xfe\xc3"}));  // Beast does not check what it sends
+        REQUIRE_FALSE(
+            bad.send_text(std::string{"bad \xff\xfe\xc3"}));  // Beast does not check what it sends
         CHECK(bad.read_until_closed() == websocket::error::closed);
         CHECK(bad.reason().code == websocket::close_code::bad_payload);
         REQUIRE(left.wait_for_count(2, 5s));
@@ -1227,18 +1285,19 @@ TEST_CASE("a four thread server echoes to many concurrent clients" * suite) {
     std::set<std::string> busy;
     std::atomic<int> overlaps{0};
     std::set<std::thread::id> callback_threads;
-    srv.set_callbacks(nullptr, nullptr,
-                      [&](wscoro::connection_ptr const& c, wscoro::message const& m) {
-                          {
-                              std::lock_guard lock{busy_mutex};
-                              if (!busy.insert(c->id()).second) ++overlaps;
-                              callback_threads.insert(std::this_thread::get_id());
-                          }
-                          c->send(m);
-                          std::lock_guard lock{busy_mutex};
-                          busy.erase(c->id());
-                      },
-                      nullptr);
+    srv.set_callbacks(
+        nullptr, nullptr,
+        [&](wscoro::connection_ptr const& c, wscoro::message const& m) {
+            {
+                std::lock_guard lock{busy_mutex};
+                if (!busy.insert(c->id()).second) ++overlaps;
+                callback_threads.insert(std::this_thread::get_id());
+            }
+            c->send(m);
+            std::lock_guard lock{busy_mutex};
+            busy.erase(c->id());
+        },
+        nullptr);
     REQUIRE_FALSE(srv.start());
     constexpr int n = 16;
     constexpr int rounds = 200;
@@ -1255,7 +1314,8 @@ TEST_CASE("a four thread server echoes to many concurrent clients" * suite) {
                     return;
                 }
                 for (int r = 0; r < rounds; ++r) {
-                    auto const text = std::to_string(i) + "/" + std::to_string(r) + std::string(static_cast<std::size_t>(r), '+');
+                    auto const text = std::to_string(i) + "/" + std::to_string(r) +
+                                      std::string(static_cast<std::size_t>(r), '+');
                     bool const as_text = r % 2 == 0;
                     if (auto ec = cli.send(as_text, text)) {
                         problems[ix] = "send: " + ec.message();
@@ -1263,7 +1323,8 @@ TEST_CASE("a four thread server echoes to many concurrent clients" * suite) {
                     }
                     auto f = cli.read();
                     if (f.ec || f.data != text || f.text != as_text) {
-                        problems[ix] = "round " + std::to_string(r) + ": got \"" + f.data + "\" " + f.ec.message();
+                        problems[ix] = "round " + std::to_string(r) + ": got \"" + f.data + "\" " +
+                                       f.ec.message();
                         return;
                     }
                     ++correct[ix];
@@ -1273,7 +1334,8 @@ TEST_CASE("a four thread server echoes to many concurrent clients" * suite) {
     }
     for (int i = 0; i < n; ++i) {
         CAPTURE(i);
-        CHECK_MESSAGE(problems[static_cast<std::size_t>(i)].empty(), problems[static_cast<std::size_t>(i)]);
+        CHECK_MESSAGE(problems[static_cast<std::size_t>(i)].empty(),
+                      problems[static_cast<std::size_t>(i)]);
         CHECK(correct[static_cast<std::size_t>(i)] == rounds);
     }
     CHECK(overlaps == 0);

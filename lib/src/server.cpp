@@ -125,7 +125,7 @@ void server::stop() {
     {
         std::lock_guard lock{impl_->mutex};
         lst = std::move(impl_->lst);  // null when already stopped
-        io = impl_->io;               // set while threads run, or drain after a stop() from a callback
+        io = impl_->io;  // set while the threads run, or drain after a stop() from a callback
     }
     if (lst) lst->stop();
     if (!io) return;

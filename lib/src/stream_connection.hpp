@@ -61,16 +61,16 @@ private:
         beast::get_lowest_layer(ws_).socket().close(ignored);
         error_code why = std::array{e0, e1, e2}[order[0]];
         // After an overflow the connection was closed because of it: whatever ended it next (the
-        // closing handshake, or the write that the slow peer never read timing out) is a consequence.
+        // closing handshake, or the write that the slow peer never read timing out) follows from it.
         if (close_error_) why = close_error_;
         co_return why;
     }
 
-    // Cancellation: once run_loops' group has cancelled a loop (another loop ended first), any further
-    // co_await in it throws operation_aborted (awaitables throw after cancellation by default). The
-    // group may cancel between an operation's completion and the loop's resumption, so before each
-    // co_await that follows a resumption the loops check, and end with a value instead. Everything
-    // runs on the strand, so no cancellation can arrive between such a check and its co_await.
+    // Cancellation: once run_loops' group has cancelled a loop (another loop ended first), any
+    // further co_await in it throws operation_aborted (awaitables throw after cancellation by
+    // default). The group may cancel between an operation's completion and the loop's resumption,
+    // so before each co_await that follows a resumption the loops check, and end with a value
+    // instead. All runs on the strand: no cancellation can come between a check and its co_await.
     asio::awaitable<error_code> read_loop() {
         beast::flat_buffer buf;
         buf.reserve(opts_.read_buffer_size);

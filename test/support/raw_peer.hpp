@@ -59,7 +59,8 @@ protected:
     /// Starts one operation with `initiate(handler)` (handler: void(error_code, ...)) and runs the
     /// io_context until it completes. After `limit`, `cancel()` is called (close the socket), the
     /// operation is run to its (aborted) completion, and timed_out is returned.
-    template <class Initiate, class Cancel> error_code run_op(Initiate&& initiate, Cancel&& cancel) {
+    template <class Initiate, class Cancel>
+    error_code run_op(Initiate&& initiate, Cancel&& cancel) {
         // Shared with the handler: it stays valid even if the handler outlived this call.
         auto result = std::make_shared<std::optional<error_code>>();
         initiate([result](error_code ec, auto&&...) { *result = ec; });
@@ -86,7 +87,7 @@ private:
 
 /// One frame read by ws_client::read().
 struct frame {
-    error_code ec;      ///< websocket::error::closed when the server closed (see ws_client::reason())
+    error_code ec;  ///< websocket::error::closed when the server closed (see ws_client::reason())
     bool text = false;  ///< the opcode of the message
     std::string data;
 };
@@ -101,14 +102,16 @@ public:
 
     /// TCP connect plus the upgrade to `target`. `decorate` may add headers to the request.
     template <class Decorate = void (*)(websocket::request_type&)>
-    error_code connect(std::string const& address, std::string const& target = "/ws",
-                       Decorate decorate = [](websocket::request_type&) {}) {
+    error_code connect(
+        std::string const& address, std::string const& target = "/ws",
+        Decorate decorate = [](websocket::request_type&) {}) {
         auto& sock = beast::get_lowest_layer(ws_).socket();
         error_code ec;
         auto const ep = endpoint_of(address);
         sock.open(ep.protocol(), ec);
         if (ec) return ec;
-        if (receive_buffer_ > 0) sock.set_option(asio::socket_base::receive_buffer_size(receive_buffer_), ec);
+        if (receive_buffer_ > 0)
+            sock.set_option(asio::socket_base::receive_buffer_size(receive_buffer_), ec);
         if (ec) return ec;
         ec = run_op([&](auto h) { sock.async_connect(ep, std::move(h)); }, [this] { kill(); });
         if (ec) return ec;
@@ -122,8 +125,9 @@ public:
     error_code send_binary(std::string_view s) { return send(false, s); }
     error_code send(bool text, std::string_view s) {
         ws_.text(text);
-        return run_op([&](auto h) { ws_.async_write(asio::buffer(s.data(), s.size()), std::move(h)); },
-                      [this] { kill(); });
+        return run_op(
+            [&](auto h) { ws_.async_write(asio::buffer(s.data(), s.size()), std::move(h)); },
+            [this] { kill(); });
     }
 
     /// The next message (answers pings and the closing handshake on the way, as Beast does).
@@ -174,14 +178,17 @@ private:
 /// Raw HTTP/1.1 over TCP: for the statuses the server answers to requests it refuses.
 class http_client : public bounded_io {
 public:
-    explicit http_client(std::chrono::milliseconds limit = 5s) : bounded_io(limit), stream_(context()) {}
+    explicit http_client(std::chrono::milliseconds limit = 5s)
+        : bounded_io(limit), stream_(context()) {}
 
     error_code connect(std::string const& address) {
         auto const ep = endpoint_of(address);
-        return run_op([&](auto h) { stream_.socket().async_connect(ep, std::move(h)); }, [this] { kill(); });
+        return run_op([&](auto h) { stream_.socket().async_connect(ep, std::move(h)); },
+                      [this] { kill(); });
     }
     /// Sends `req` (prepare_payload is done here) and reads the response into `res`.
-    error_code exchange(http::request<http::string_body> req, http::response<http::string_body>& res) {
+    error_code exchange(http::request<http::string_body> req,
+                        http::response<http::string_body>& res) {
         req.prepare_payload();
         if (auto ec = run_op([&](auto h) { http::async_write(stream_, req, std::move(h)); },
                              [this] { kill(); }))
@@ -190,7 +197,8 @@ public:
                       [this] { kill(); });
     }
     /// A request with the headers of a WebSocket upgrade (the caller may change any of them).
-    static http::request<http::string_body> upgrade_request(std::string const& host, std::string target) {
+    static http::request<http::string_body> upgrade_request(std::string const& host,
+                                                            std::string target) {
         http::request<http::string_body> req{http::verb::get, target, 11};
         req.set(http::field::host, host);
         req.set(http::field::upgrade, "websocket");
@@ -213,7 +221,8 @@ private:
 /// nothing at all: it never reads, so it never answers a ping).
 class tcp_peer : public bounded_io {
 public:
-    explicit tcp_peer(std::chrono::milliseconds limit = 5s) : bounded_io(limit), socket_(context()) {}
+    explicit tcp_peer(std::chrono::milliseconds limit = 5s)
+        : bounded_io(limit), socket_(context()) {}
 
     error_code connect(std::string const& address) {
         auto const ep = endpoint_of(address);
@@ -221,18 +230,25 @@ public:
     }
     /// Writes `bytes` completely.
     error_code write(std::string_view bytes) {
-        return run_op([&](auto h) { asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), std::move(h)); },
-                      [this] { kill(); });
+        return run_op(
+            [&](auto h) {
+                asio::async_write(socket_, asio::buffer(bytes.data(), bytes.size()), std::move(h));
+            },
+            [this] { kill(); });
     }
     /// Reads up to and including `delim`; the text read is in `out` (and may go past `delim`).
     error_code read_until(std::string_view delim, std::string& out) {
-        auto ec = run_op([&](auto h) { asio::async_read_until(socket_, asio::dynamic_buffer(in_), delim, std::move(h)); },
-                         [this] { kill(); });
+        auto ec = run_op(
+            [&](auto h) {
+                asio::async_read_until(socket_, asio::dynamic_buffer(in_), delim, std::move(h));
+            },
+            [this] { kill(); });
         out = in_;
         return ec;
     }
     /// The upgrade request, by hand. Returns the response head (status line and headers).
-    error_code upgrade(std::string const& address, std::string const& target, std::string& response_head) {
+    error_code upgrade(std::string const& address, std::string const& target,
+                       std::string& response_head) {
         if (auto ec = write("GET " + target + " HTTP/1.1\r\nHost: " + address +
                             "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
                             "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
