@@ -647,4 +647,21 @@ TEST_CASE("the destructor closes a connected client") {
     CHECK_FALSE(server.disconnects.items().at(0));
 }
 
+TEST_CASE("a connection held after the client is gone stays valid") {
+    test_server server;
+    connection_ptr held;
+    {
+        wscoro::client cli{client_cfg(server.url())};
+        REQUIRE_FALSE(cli.connect());
+        held = cli.current();
+        REQUIRE(held);
+        CHECK(held->is_open());
+    }  // ~client: closed, thread joined; the connection's socket and timers outlive it safely
+    REQUIRE(server.disconnects.wait_for_count(1));
+    CHECK_FALSE(held->is_open());
+    CHECK(held->send_text("late") == wscoro::error::not_connected);
+    CHECK_FALSE(held->disconnect_reason());
+    held.reset();  // destroys the Beast stream: its io_context must still exist (ASan checks)
+}
+
 }  // TEST_SUITE("client")

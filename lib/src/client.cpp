@@ -75,6 +75,9 @@ asio::awaitable<void> client::impl::supervise(
             ex, cfg, diag, asio::bind_cancellation_slot(attempt->slot(), detail::use_tuple));
         if (!ec) {
             std::lock_guard lock{mutex};
+            // The application may hold the connection (current()) longer than the client: its
+            // socket and timers must not outlive the io_context they belong to.
+            c->keep_context_alive(io);
             current = c;  // before connect() returns: sending right after it must work
             connected = true;
             if (stop_requested) c->close();  // disconnect() raced with this attempt
