@@ -119,6 +119,9 @@ int client(client_options const& o) {
     cfg.reconnect_delay = std::chrono::seconds{1};
     cfg.ping_interval = o.ping_interval;
     cfg.pong_wait = std::max(cfg.pong_wait, 2 * o.ping_interval);
+    // --echo answers from the receive callback, which must not block: a deep queue instead of
+    // refusals when a peer (a protocol test suite, say) sends bursts faster than it reads.
+    cfg.send_queue_limit = std::size_t{1} << 16;
     for (auto const& h : o.headers) {
         auto colon = h.find(':');
         if (colon == std::string::npos || colon == 0) {
