@@ -133,8 +133,11 @@ int client(client_options const& o) {
         cfg.headers.set(h.substr(0, colon), value);
     }
 
-    wscoro::client cli{cfg};
-    session_state st;
+    // Shared with the stdin reader thread, which may outlive this function (see below).
+    auto const cli_ptr = std::make_shared<wscoro::client>(cfg);
+    auto const st_ptr = std::make_shared<session_state>();
+    auto& cli = *cli_ptr;
+    auto& st = *st_ptr;
     std::mutex out_mutex;
     connection_ptr conn;  // the current connection, for its close code (client thread only)
     cli.set_callbacks(
@@ -177,8 +180,11 @@ int client(client_options const& o) {
     if (!o.echo) {
         // Standard input is read on its own thread, so that the end of the connection (the server
         // closed, and no --reconnect) ends the program even while input stays open. The thread
-        // is detached: at exit it may still be blocked reading, which is harmless.
-        std::thread{[&st, &cli] {
+        // is detached: at exit it may still be blocked reading, which is harmless since it owns
+        // what it touches (after disconnect() below its sends just fail with not_connected).
+        std::thread{[st_ptr, cli_ptr] {
+            auto& st = *st_ptr;
+            auto& cli = *cli_ptr;
             std::size_t sent = 0;
             std::string line;
             while (std::getline(std::cin, line)) {

@@ -1,18 +1,23 @@
 #include "facade.hpp"
 
-#include <algorithm>
-
 namespace wscoro::detail {
+
+namespace {
+// Which io_threads runs on this thread: answers is_current() without reading threads_, which
+// start() may still be filling while the first threads already run callbacks.
+thread_local io_threads const* running_here = nullptr;
+}  // namespace
 
 void io_threads::start() {
     for (std::size_t i = 0; i < count_; ++i)
-        threads_.emplace_back([self = shared_from_this()] { self->ioc.run(); });
+        threads_.emplace_back([self = shared_from_this()] {
+            running_here = self.get();
+            self->ioc.run();
+            running_here = nullptr;
+        });
 }
 
-bool io_threads::is_current() const {
-    auto const me = std::this_thread::get_id();
-    return std::any_of(threads_.begin(), threads_.end(), [me](auto const& t) { return t.get_id() == me; });
-}
+bool io_threads::is_current() const { return running_here == this; }
 
 void io_threads::join() {
     bool const from_inside = is_current();
