@@ -49,7 +49,7 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     }
     stream.socket().set_option(tcp::no_delay(true), cec);
 
-    websocket::stream<beast::tcp_stream> ws{std::move(stream)};
+    tcp_websocket ws{std::move(stream)};
     ws.set_option(websocket::stream_base::decorator([headers = cfg.headers](websocket::request_type& req) {
         req.set(http::field::user_agent, "wscoro/0.1");
         for (auto const& field : headers) req.set(field.name_string(), field.value());
@@ -68,7 +68,7 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
 
     connection_info info{make_connection_id(), to_string(ep), url.target,
                          static_cast<http::fields const&>(res), std::chrono::system_clock::now()};
-    auto conn = make_connection(std::move(ws), std::move(info), cfg.connection());
+    auto conn = make_connection(std::move(ws), beast::role_type::client, std::move(info), cfg.connection());
     asio::co_spawn(conn->get_executor(), run_connection(conn), [](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });

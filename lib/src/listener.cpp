@@ -309,7 +309,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             break;
         }
         pending->upgraded = true;
-        websocket::stream<beast::tcp_stream> ws{std::move(*stream)};
+        detail::tcp_websocket ws{std::move(*stream)};
         ws.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, server_name); }));
         // Beast validates the request (version 13, key, ...) and answers 400/426 itself on failure.
@@ -323,7 +323,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         beast::get_lowest_layer(ws).expires_never();  // from here on the keepalive loop watches
         connection_info info{detail::make_connection_id(), peer, std::string{req.target()},
                              static_cast<http::fields const&>(req), std::chrono::system_clock::now()};
-        auto conn = detail::make_connection(std::move(ws), std::move(info), cfg_.connection());
+        auto conn = detail::make_connection(std::move(ws), beast::role_type::server, std::move(info), cfg_.connection());
         conn->attach_metrics(metrics_);
         conn->on_finished([this](connection& c) {
             registry_.remove(c.id());

@@ -1,12 +1,16 @@
 #pragma once
 // The connection's loops over one transport. NextLayer is the stream under the WebSocket layer:
 // beast::tcp_stream today, an SSL stream over it for wss:// later; both share this code.
+#include "corked_stream.hpp"
+#include "frame_header.hpp"
+
 #include <wscoro/connection.hpp>
 
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -20,13 +24,19 @@ namespace wscoro::detail {
 
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // (ec, T...), no throw
 
+/// The WebSocket stream of a connection over NextLayer: writes are batched (corked_stream.hpp).
+template <class NextLayer> using corked_websocket = websocket::stream<corked_stream<NextLayer>>;
+using tcp_websocket = corked_websocket<beast::tcp_stream>;
+
 template <class NextLayer> class stream_connection final : public connection {
 public:
-    using ws_stream = websocket::stream<NextLayer>;
+    using ws_stream = corked_websocket<NextLayer>;
 
-    stream_connection(ws_stream ws, connection_info info, connection_options opts)
+    stream_connection(ws_stream ws, beast::role_type role, connection_info info, connection_options opts)
         : connection(ws.get_executor(), std::move(info), opts), ws_(std::move(ws)),
+          server_(role == beast::role_type::server),
           close_done_(ws_.get_executor(), std::chrono::steady_clock::time_point::max()) {
+        ws_.next_layer().enable_corking();
         ws_.read_message_max(opts_.max_message_size);
         ws_.write_buffer_bytes(std::max<std::size_t>(opts_.write_buffer_size, 8));
         ws_.auto_fragment(false);  // one frame per message: no per-fragment overhead on big payloads
@@ -59,6 +69,8 @@ private:
             if (x) std::rethrow_exception(x);  // a bug, not an I/O error
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
+        // The corked stream's background write refers to it: let it end (aborted) before *this can go.
+        co_await cork().async_wait_idle(use_tuple);
         error_code why = std::array{e0, e1, e2}[order[0]];
         // After an overflow the connection was closed because of it: whatever ended it next (the
         // closing handshake, or the write that the slow peer never read timing out) follows from it.
@@ -78,6 +90,8 @@ private:
             if (cancelled(co_await asio::this_coro::cancellation_state))
                 co_return asio::error::operation_aborted;
             auto [ec, n] = co_await ws_.async_read(buf, use_tuple);
+            cork().read_finished();
+            ++read_progress_;
             if (ec == asio::error::operation_aborted && close_sent_) {
                 // Our close frame went out and Beast's close operation took over reading (this read
                 // was not pending, or was suspended behind it). Its outcome, which the write loop
@@ -104,6 +118,7 @@ private:
                 co_return asio::error::operation_aborted;
             if (auto [sent] = co_await in_.async_send(error_code{}, std::move(m), use_tuple); sent)
                 co_return sent;
+            ++read_progress_;
         }
     }
 
@@ -113,6 +128,15 @@ private:
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
                 co_return asio::error::operation_aborted;
+            if (!out_.ready() && cork().corked_bytes() > 0 && !cork().reading()) {
+                // Nothing more queued, and the reader is busy: between the frames of its last read
+                // (it flushes when it asks for more), or waiting for its consumer. Let it run; if it
+                // made no progress meanwhile, nothing is coming soon: write what we have.
+                auto const seen = read_progress_;
+                co_await asio::post(get_executor(), asio::use_awaitable);
+                if (read_progress_ == seen && !out_.ready()) cork().flush();
+                continue;
+            }
             auto [ec, item] = co_await out_.async_receive(use_tuple);
             if (ec) co_return ec;
             dequeued(item);
@@ -124,8 +148,17 @@ private:
             switch (item.what) {
             case outbound::kind::data: {
                 if (drop_queued_) break;
-                ws_.text(item.msg.is_text());
-                std::tie(wrote, std::ignore) = co_await ws_.async_write(item.msg.buffer(), use_tuple);
+                if (server_ && ws_.is_open()) {
+                    // Our own framing (frame_header.hpp): valid because the server neither masks nor
+                    // compresses nor fragments, and Beast writes only whole control frames meanwhile.
+                    frame_header const head{item.msg.is_text(), item.msg.size()};
+                    if (!cork().try_write_frame(head.buffer(), item.msg.buffer()))
+                        std::tie(wrote, std::ignore) =
+                            co_await cork().async_write_frame(head.buffer(), item.msg.buffer(), use_tuple);
+                } else {
+                    ws_.text(item.msg.is_text());
+                    std::tie(wrote, std::ignore) = co_await ws_.async_write(item.msg.buffer(), use_tuple);
+                }
                 if (!wrote) {
                     count(&metrics::messages_out);
                     count(&metrics::bytes_out, item.msg.size());
@@ -197,7 +230,11 @@ private:
         return websocket::ping_data{bytes, sizeof bytes};
     }
 
+    corked_stream<NextLayer>& cork() noexcept { return ws_.next_layer(); }
+
     ws_stream ws_;
+    bool const server_;                      // the server role: frames are unmasked
+    std::uint64_t read_progress_ = 0;        // the read loop moved on (see write_loop)
     bool close_sent_ = false;                // our close frame is queued in Beast or gone
     bool peer_sent_close_ = false;           // the peer's close frame arrived
     std::optional<error_code> close_result_;  // how our closing handshake ended
@@ -206,9 +243,9 @@ private:
 
 /// Wraps an upgraded stream; the caller then co_spawns run() on the connection's executor.
 template <class NextLayer>
-connection_ptr make_connection(websocket::stream<NextLayer> ws, connection_info info,
+connection_ptr make_connection(corked_websocket<NextLayer> ws, beast::role_type role, connection_info info,
                                connection_options opts) {
-    return std::make_shared<stream_connection<NextLayer>>(std::move(ws), std::move(info), opts);
+    return std::make_shared<stream_connection<NextLayer>>(std::move(ws), role, std::move(info), opts);
 }
 
 extern template class stream_connection<beast::tcp_stream>;

@@ -1,0 +1,300 @@
+#pragma once
+// corked_stream<NextLayer>: the AsyncStream between Beast's websocket::stream and the socket that
+// batches writes ("corking").
+//
+// Why: one send() system call per WebSocket frame is where a plain Beast server spends most of its
+// time (see PERFORMANCE-NOTES.md). Small writes are appended to an output buffer and complete at
+// once; the buffer goes to the kernel in one gathered write when somebody flushes. Beast has no
+// "end of batch" signal, but it asks for more bytes (async_read_some) only after it handled every
+// frame of the last read, so every read flushes. A write while a read waits for the peer flushes at
+// once (nothing else is coming from the reader); the connection's write loop flushes when it runs out
+// of queued messages and the reader stalls (see stream_connection). While a write is in flight, what is appended
+// meanwhile leaves with the next write as soon as that one completes.
+//
+// Large writes (at least large_write bytes) are not copied: they are queued by reference and
+// complete only once written, as do small writes once `high_water` bytes wait (back-pressure).
+// Beast's rule of one write operation at a time still holds; the background write is ours.
+//
+// Corking starts with enable_corking(): the upgrade (handshake) passes straight through, so a stream
+// that fails during the handshake never has a background write to outlive it. Before the stream is
+// destroyed after corking, its owner closes the socket and waits for async_wait_idle().
+#include <boost/asio/any_completion_handler.hpp>
+#include <boost/asio/append.hpp>
+#include <boost/asio/associated_cancellation_slot.hpp>
+#include <boost/asio/async_result.hpp>
+#include <boost/asio/buffer.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/stream_traits.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/beast/websocket/teardown.hpp>
+#include <boost/system/error_code.hpp>
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace wscoro::detail {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+using boost::system::error_code;
+
+template <class NextLayer> class corked_stream {
+public:
+    using next_layer_type = NextLayer;
+    using executor_type = typename NextLayer::executor_type;
+    using write_signature = void(error_code, std::size_t);
+
+    static constexpr std::size_t large_write = 16 * 1024;   // queued by reference above this
+    static constexpr std::size_t high_water = 256 * 1024;   // small writes wait beyond this
+
+    template <class... Args>
+    explicit corked_stream(Args&&... args) : next_(std::forward<Args>(args)...) {}
+    corked_stream(corked_stream&&) = default;  // only before use: handlers capture `this`
+
+    executor_type get_executor() noexcept { return next_.get_executor(); }
+    NextLayer& next_layer() noexcept { return next_; }
+    NextLayer const& next_layer() const noexcept { return next_; }
+
+    /// From now on, writes are batched. Call once, on the stream's executor.
+    void enable_corking() noexcept { corking_ = true; }
+    /// Bytes appended and not yet handed to the kernel.
+    std::size_t corked_bytes() const noexcept { return pending_bytes_; }
+    /// Whether a read is waiting for the peer (the reader has handled everything it got).
+    bool reading() const noexcept { return reading_; }
+    /// The reader got its message: it is busy until its next async_read_some.
+    void read_finished() noexcept { reading_ = false; }
+
+    /// Starts writing what is corked, unless a write is in flight (it continues with it).
+    void flush() {
+        if (!writing_ && !pending_.empty() && !error_) start_write();
+    }
+
+    /// Appends a small frame (head and body copied) if that needs no waiting; else returns false
+    /// and the caller uses async_write_frame. Saves the posted completion of the common case.
+    bool try_write_frame(asio::const_buffer head, asio::const_buffer body) {
+        auto const n = head.size() + body.size();
+        if (error_ || body.size() >= large_write || pending_bytes_ + n >= high_water) return false;
+        append(head);
+        append(body);
+        appended_now();
+        return true;
+    }
+
+    /// Appends a whole frame made of `head` (copied) and `body` (copied when small, else by
+    /// reference: it must stay valid until `token` completes). Handler: void(error_code, size_t).
+    /// Completes at once (posted) when everything was copied and the buffer is below high_water.
+    template <class WriteToken>
+    auto async_write_frame(asio::const_buffer head, asio::const_buffer body, WriteToken&& token) {
+        return asio::async_initiate<WriteToken, write_signature>(
+            [this](auto handler, asio::const_buffer head, asio::const_buffer body) {
+                append(head);
+                append(body);
+                finish_append(head.size() + body.size(),
+                              asio::any_completion_handler<write_signature>(std::move(handler)));
+            },
+            token, head, body);
+    }
+
+    /// Handler: void(error_code). Completes once nothing is being written (immediately when idle).
+    /// Used before destruction, after the socket was closed.
+    template <class Token> auto async_wait_idle(Token&& token) {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler) {
+                auto adapted = [h = std::move(handler)](error_code ec, std::size_t) mutable {
+                    std::move(h)(ec);
+                };
+                if (!writing_) return post_completion(std::move(adapted), error_code{}, 0);
+                waiters_.push_back({written_ + in_flight_, 0,
+                                    asio::any_completion_handler<write_signature>(std::move(adapted))});
+            },
+            token);
+    }
+
+    /// Handler: void(error_code). Writes everything corked and completes once it is written.
+    template <class Token> auto async_flush(Token&& token) {
+        return asio::async_initiate<Token, void(error_code)>(
+            [this](auto handler) {
+                auto adapted = [h = std::move(handler)](error_code ec, std::size_t) mutable {
+                    std::move(h)(ec);
+                };
+                if (error_) return post_completion(std::move(adapted), error_, 0);
+                if (!writing_ && pending_.empty())
+                    return post_completion(std::move(adapted), error_code{}, 0);
+                waiters_.push_back({appended_, 0,
+                                    asio::any_completion_handler<write_signature>(std::move(adapted))});
+                flush();
+            },
+            token);
+    }
+
+    // --- AsyncReadStream / AsyncWriteStream, used by Beast ---
+
+    template <class MutableBufferSequence, class ReadToken>
+    auto async_read_some(MutableBufferSequence const& buffers, ReadToken&& token) {
+        // Beast wants more bytes: it has handled every frame it had, so the batch is complete.
+        reading_ = true;
+        flush();
+        return next_.async_read_some(buffers, std::forward<ReadToken>(token));
+    }
+
+    template <class ConstBufferSequence, class WriteToken>
+    auto async_write_some(ConstBufferSequence const& buffers, WriteToken&& token) {
+        return asio::async_initiate<WriteToken, write_signature>(
+            [this](auto handler, ConstBufferSequence const& buffers) {
+                if (!corking_) return next_.async_write_some(buffers, std::move(handler));
+                std::size_t n = 0;
+                for (auto it = asio::buffer_sequence_begin(buffers); it != asio::buffer_sequence_end(buffers); ++it) {
+                    asio::const_buffer b{*it};
+                    append(b);
+                    n += b.size();
+                }
+                finish_append(n, asio::any_completion_handler<write_signature>(std::move(handler)));
+            },
+            token, buffers);
+    }
+
+private:
+    // A piece of the output: bytes in pending_storage_ (owned) or a caller's buffer (by reference).
+    struct segment {
+        std::size_t offset;    // into the storage, when owned
+        void const* external;  // else the caller's bytes
+        std::size_t size;
+    };
+    // A write (or flush) that completes once the stream has written `end` bytes in total.
+    struct waiter {
+        std::uint64_t end;
+        std::size_t bytes;
+        asio::any_completion_handler<write_signature> handler;
+    };
+
+    void append(asio::const_buffer b) {
+        if (b.size() == 0) return;
+        appended_ += b.size();
+        pending_bytes_ += b.size();
+        if (b.size() >= large_write) {
+            pending_.push_back({0, b.data(), b.size()});
+            return;
+        }
+        auto const* p = static_cast<char const*>(b.data());
+        if (!pending_.empty() && !pending_.back().external &&
+            pending_.back().offset + pending_.back().size == pending_storage_.size())
+            pending_.back().size += b.size();  // contiguous with the last owned piece
+        else
+            pending_.push_back({pending_storage_.size(), nullptr, b.size()});
+        pending_storage_.append(p, b.size());
+    }
+
+    // Completes a write of `n` bytes now (all copied, below high_water) or once they are written.
+    void finish_append(std::size_t n, asio::any_completion_handler<write_signature> handler) {
+        if (error_) return post_completion(std::move(handler), error_, 0);
+        bool const referenced = !pending_.empty() && pending_.back().external;
+        if (!referenced && pending_bytes_ < high_water) {
+            appended_now();
+            return post_completion(std::move(handler), error_code{}, n);
+        }
+        watch_cancellation(handler);
+        waiters_.push_back({appended_, n, std::move(handler)});
+        flush();  // someone waits for these bytes: do not wait for a flush point
+    }
+
+    // A reader waiting for the peer has nothing more to hand over, so no flush point is coming
+    // from that side: write now. (Beast's close frame, written while our read is pending, needs it.)
+    void appended_now() {
+        if (reading_) flush();
+    }
+
+    // A waiting write cannot be withdrawn from a gathered write in flight; cancelling it cancels the
+    // socket's operations, which ends the connection (the only user of cancellation here).
+    void watch_cancellation(asio::any_completion_handler<write_signature>& handler) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected())
+            slot.assign([this](asio::cancellation_type type) {
+                if (type != asio::cancellation_type::none) beast::get_lowest_layer(next_).cancel();
+            });
+    }
+
+    void start_write() {
+        writing_ = true;
+        in_flight_ = pending_bytes_;
+        std::swap(pending_storage_, writing_storage_);
+        pending_storage_.clear();
+        buffers_.clear();
+        for (auto const& s : pending_)
+            buffers_.emplace_back(s.external ? s.external : writing_storage_.data() + s.offset, s.size);
+        pending_.clear();
+        pending_bytes_ = 0;
+        asio::async_write(next_, buffers_, [this](error_code ec, std::size_t) { on_written(ec); });
+    }
+
+    void on_written(error_code ec) {
+        writing_ = false;
+        if (ec) {
+            error_ = ec;
+            pending_.clear();
+            pending_bytes_ = 0;
+        } else {
+            written_ += in_flight_;
+        }
+        in_flight_ = 0;
+        for (auto it = waiters_.begin(); it != waiters_.end();) {
+            if (!error_ && it->end > written_) {
+                ++it;
+                continue;
+            }
+            clear_cancellation(it->handler);
+            post_completion(std::move(it->handler), error_, error_ ? 0 : it->bytes);
+            it = waiters_.erase(it);
+        }
+        flush();
+    }
+
+    static void clear_cancellation(asio::any_completion_handler<write_signature>& handler) {
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected()) slot.clear();
+    }
+
+    // 1.81 has no immediate completion, and calling back into Beast from inside its own initiation
+    // would re-enter it: completions are always posted.
+    template <class Handler> void post_completion(Handler&& handler, error_code ec, std::size_t n) {
+        asio::post(next_.get_executor(), asio::append(std::forward<Handler>(handler), ec, n));
+    }
+
+    NextLayer next_;
+    bool corking_ = false;
+    bool writing_ = false;
+    bool reading_ = false;
+    error_code error_;                 // the first write failure; every later write fails with it
+    std::vector<segment> pending_;     // corked, in order
+    std::string pending_storage_;      // owned bytes of pending_
+    std::size_t pending_bytes_ = 0;    // owned and referenced
+    std::string writing_storage_;      // owned bytes of the write in flight (swapped, so reused)
+    std::vector<asio::const_buffer> buffers_;  // the write in flight
+    std::size_t in_flight_ = 0;
+    std::uint64_t appended_ = 0;       // bytes ever appended
+    std::uint64_t written_ = 0;        // bytes ever written
+    std::deque<waiter> waiters_;
+};
+
+/// Closing the WebSocket: what is corked (the close frame, at least) goes out before the TCP
+/// teardown. Found by Beast through argument-dependent lookup.
+template <class NextLayer, class TeardownHandler>
+void async_teardown(beast::role_type role, corked_stream<NextLayer>& stream, TeardownHandler&& handler) {
+    stream.async_flush([&stream, role, handler = std::forward<TeardownHandler>(handler)](error_code) mutable {
+        using beast::websocket::async_teardown;
+        async_teardown(role, stream.next_layer(), std::move(handler));
+    });
+}
+
+/// The synchronous teardown is part of Beast's contract; the library only closes asynchronously.
+template <class NextLayer>
+void teardown(beast::role_type role, corked_stream<NextLayer>& stream, error_code& ec) {
+    using beast::websocket::teardown;
+    teardown(role, stream.next_layer(), ec);
+}
+
+}  // namespace wscoro::detail
