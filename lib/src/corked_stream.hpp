@@ -33,6 +33,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <span>
 #include <string>
 #include <utility>
 #include <vector>
@@ -94,8 +95,7 @@ public:
             [this](auto handler, asio::const_buffer head, asio::const_buffer body) {
                 append(head);
                 append(body);
-                finish_append(head.size() + body.size(),
-                              asio::any_completion_handler<write_signature>(std::move(handler)));
+                finish_append(head.size() + body.size(), std::move(handler));
             },
             token, head, body);
     }
@@ -153,7 +153,7 @@ public:
                     append(b);
                     n += b.size();
                 }
-                finish_append(n, asio::any_completion_handler<write_signature>(std::move(handler)));
+                finish_append(n, std::move(handler));
             },
             token, buffers);
     }
@@ -190,15 +190,18 @@ private:
     }
 
     // Completes a write of `n` bytes now (all copied, below high_water) or once they are written.
-    void finish_append(std::size_t n, asio::any_completion_handler<write_signature> handler) {
-        if (error_) return post_completion(std::move(handler), error_, 0);
+    // Only a waiting handler is type-erased: erasing costs an allocation, and the common case
+    // completes at once.
+    template <class Handler> void finish_append(std::size_t n, Handler&& handler) {
+        if (error_) return post_completion(std::forward<Handler>(handler), error_, 0);
         bool const referenced = !pending_.empty() && pending_.back().external;
         if (!referenced && pending_bytes_ < high_water) {
             appended_now();
-            return post_completion(std::move(handler), error_code{}, n);
+            return post_completion(std::forward<Handler>(handler), error_code{}, n);
         }
-        watch_cancellation(handler);
-        waiters_.push_back({appended_, n, std::move(handler)});
+        asio::any_completion_handler<write_signature> erased{std::forward<Handler>(handler)};
+        watch_cancellation(erased);
+        waiters_.push_back({appended_, n, std::move(erased)});
         flush();  // someone waits for these bytes: do not wait for a flush point
     }
 
@@ -228,7 +231,9 @@ private:
             buffers_.emplace_back(s.external ? s.external : writing_storage_.data() + s.offset, s.size);
         pending_.clear();
         pending_bytes_ = 0;
-        asio::async_write(next_, buffers_, [this](error_code ec, std::size_t) { on_written(ec); });
+        // A span: async_write copies its buffer sequence, and a vector copy would allocate.
+        std::span<asio::const_buffer const> const buffers{buffers_};
+        asio::async_write(next_, buffers, [this](error_code ec, std::size_t) { on_written(ec); });
     }
 
     void on_written(error_code ec) {

@@ -1,5 +1,8 @@
 #include "net.hpp"
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/strand.hpp>
+
 #include <atomic>
 #include <cstdio>
 #include <random>
@@ -19,6 +22,17 @@ std::string make_connection_id() {
     std::snprintf(buf, sizeof buf, "%08x-%llx", prefix,
                   static_cast<unsigned long long>(counter.fetch_add(1, std::memory_order_relaxed) + 1));
     return buf;
+}
+
+boost::asio::any_io_executor make_connection_strand(boost::asio::any_io_executor const& ex) {
+    namespace asio = boost::asio;
+    using plain = asio::io_context::executor_type;
+    using tracked = asio::io_context::basic_executor_type<std::allocator<void>, 4>;  // outstanding work
+    if (auto const* io = ex.target<plain>()) return asio::make_strand(*io);
+    if (auto const* io = ex.target<tracked>())
+        return asio::make_strand(asio::require(*io, asio::execution::outstanding_work.untracked));
+    if (auto const* s = ex.target<asio::strand<plain>>()) return asio::make_strand(s->get_inner_executor());
+    return asio::make_strand(ex);  // another execution context: correct, slower
 }
 
 }  // namespace wscoro::detail

@@ -3,6 +3,7 @@
 // beast::tcp_stream today, an SSL stream over it for wss:// later; both share this code.
 #include "corked_stream.hpp"
 #include "frame_header.hpp"
+#include "payload_cache.hpp"
 
 #include <wscoro/connection.hpp>
 
@@ -13,7 +14,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/asio/buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/websocket/stream.hpp>
@@ -84,11 +85,14 @@ private:
     // so before each co_await that follows a resumption the loops check, and end with a value
     // instead. All runs on the strand: no cancellation can come between a check and its co_await.
     asio::awaitable<error_code> read_loop() {
-        beast::flat_buffer buf;
-        buf.reserve(opts_.read_buffer_size);
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))
                 co_return asio::error::operation_aborted;
+            // Each message is read straight into the string that becomes its shared payload: no
+            // copy, and the string comes from (and returns to) a per-thread cache (payload_cache.hpp).
+            // Beast enforces max_message_size (read_message_max), so the buffer itself is unbounded.
+            auto payload = take_payload_string();
+            auto buf = asio::dynamic_buffer(*payload);
             auto [ec, n] = co_await ws_.async_read(buf, use_tuple);
             cork().read_finished();
             ++read_progress_;
@@ -106,10 +110,8 @@ private:
             if (ec && peer_sent_close_) ec = websocket::error::closed;
             if (ec) co_return ec;  // websocket::error::closed after a closing handshake
             heard_from_peer();
-            auto const data = buf.cdata();
-            message m{ws_.got_text() ? message_kind::text : message_kind::binary,
-                      std::string{static_cast<char const*>(data.data()), data.size()}};
-            buf.consume(n);
+            payload->resize(n);  // the dynamic buffer's size: what it committed
+            message m{ws_.got_text() ? message_kind::text : message_kind::binary, share_payload(std::move(payload))};
             count(&metrics::messages_in);
             count(&metrics::bytes_in, m.size());
             // Hand-off: waits for the consumer, so a slow consumer slows the peer (TCP back-pressure)

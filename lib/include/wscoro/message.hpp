@@ -21,6 +21,9 @@ public:
     /// An empty text message.
     message() = default;
     message(message_kind kind, std::string payload);
+    /// Adopts a payload that is already shared (null or empty: an empty message).
+    message(message_kind kind, std::shared_ptr<std::string const> payload) noexcept
+        : payload_(payload && !payload->empty() ? std::move(payload) : nullptr), kind_(kind) {}
 
     static message text(std::string payload) { return {message_kind::text, std::move(payload)}; }
     static message binary(std::string payload) { return {message_kind::binary, std::move(payload)}; }

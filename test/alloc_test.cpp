@@ -1,0 +1,79 @@
+// Steady-state echo allocates nothing per message: every operator new in this process is counted
+// (a separate test program, so the counting replaces the global allocator of nothing else), and a
+// ping-pong of one message between a listener and a client over loopback must not grow the count.
+#include "support/loopback.hpp"
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <cstdlib>
+#include <new>
+
+namespace {
+std::atomic<std::uint64_t> allocations{0};
+}
+
+void* operator new(std::size_t n) {
+    allocations.fetch_add(1, std::memory_order_relaxed);
+    if (void* p = std::malloc(n ? n : 1)) return p;
+    throw std::bad_alloc{};
+}
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+
+namespace {
+
+namespace asio = wscoro::asio;
+using wscoro::connection_ptr;
+using wscoro::listener;
+using wscoro::message;
+using wscoro::test::use_tuple;
+
+asio::awaitable<void> echo(connection_ptr c) {
+    for (;;) {
+        auto [ec, m] = co_await c->async_receive(use_tuple);
+        if (ec) co_return;
+        if (auto [sec] = co_await c->async_send(std::move(m), use_tuple); sec) co_return;
+    }
+}
+
+struct counts {
+    std::uint64_t warm_up = 0;  // allocations during the first round trips
+    std::uint64_t steady = 0;   // allocations during the measured round trips
+    int round_trips = 0;
+};
+
+// The client sends one message and sends back every reply: after the first message nobody builds
+// a new one, so whatever is allocated per round trip is the library's doing.
+asio::awaitable<void> ping_pong(listener& l, counts& out, int warm_up, int measured) {
+    auto c = co_await wscoro::test::connect_to(wscoro::test::loopback_url(l));
+    auto m = message::binary(std::string(32, 'x'));
+    std::uint64_t start = 0;
+    for (int i = 0; i < warm_up + measured; ++i) {
+        if (i == warm_up) start = allocations.load();
+        // No doctest assertion inside the loop: they allocate.
+        auto [sec] = co_await c->async_send(std::move(m), use_tuple);
+        auto [rec, reply] = co_await c->async_receive(use_tuple);
+        if (sec || rec || reply.size() != 32) break;
+        m = std::move(reply);
+        ++out.round_trips;
+    }
+    out.steady = allocations.load() - start;
+    co_await c->async_close(wscoro::close_code::normal, "", use_tuple);
+}
+
+}  // namespace
+
+TEST_CASE("steady-state echo allocates nothing per message" * doctest::test_suite("alloc")) {
+    counts result;
+    int const warm_up = 200, measured = 5000;
+    listener::connection_handler handler = echo;
+    wscoro::test::client_side client = [&](listener& l) { return ping_pong(l, result, warm_up, measured); };
+    wscoro::test::run_loopback(std::chrono::seconds{30}, [&] {
+        return wscoro::test::with_listener(wscoro::test::loopback_server_config(), handler, client);
+    });
+    REQUIRE(result.round_trips == warm_up + measured);
+    MESSAGE("allocations in ", measured, " round trips: ", result.steady);
+    // Both ends' receive, queue, write and read paths run once per message each way.
+    CHECK(result.steady < measured / 100);
+}
