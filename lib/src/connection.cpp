@@ -6,14 +6,25 @@
 
 #include <cstring>
 #include <boost/asio/dispatch.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 
 namespace wscoro {
 
 using std::chrono::steady_clock;
 
+namespace {
+using io_strand = asio::strand<asio::io_context::executor_type>;  // see detail::make_connection_strand
+
+asio::any_io_executor inner_executor(asio::any_io_executor const& strand) {
+    if (auto const* s = strand.target<io_strand>()) return s->get_inner_executor();
+    return strand;
+}
+}  // namespace
+
 connection::connection(executor_type strand, connection_info info, connection_options opts)
-    : strand_(std::move(strand)), info_(std::move(info)), opts_(opts),
+    : strand_(std::move(strand)), io_executor_(inner_executor(strand_)), info_(std::move(info)), opts_(opts),
       // Data items hold one of send_queue_limit reservations; the two extra slots are for at most
       // one ping and one close request, so enqueue() never finds the channel full.
       out_(strand_, opts_.send_queue_limit + 2), in_(strand_), wake_keepalive_(strand_),
@@ -21,6 +32,11 @@ connection::connection(executor_type strand, connection_info info, connection_op
       closed_(strand_, steady_clock::time_point::max()) {}
 
 connection::~connection() = default;
+
+bool connection::on_strand() const noexcept {
+    if (auto const* s = strand_.target<io_strand>()) return s->running_in_this_thread();
+    return false;
+}
 
 std::string connection::user_agent() const {
     auto it = info_.headers.find(http::field::user_agent);
@@ -69,8 +85,9 @@ error_code connection::send(message m) {
         return error::send_queue_full;
     }
     // dispatch: inline when already on the strand (a callback replying), so no allocation there.
-    asio::dispatch(strand_, [self = shared_from_this(), m = std::move(m)]() mutable {
-        self->enqueue({outbound::kind::data, std::move(m), {}});
+    bool const from_elsewhere = !on_strand();
+    asio::dispatch(strand_, [self = shared_from_this(), m = std::move(m), from_elsewhere]() mutable {
+        self->enqueue({outbound::kind::data, std::move(m), {}, from_elsewhere});
     });
     return {};
 }

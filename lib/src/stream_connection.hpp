@@ -127,18 +127,31 @@ private:
     // The only writer: data, pings and the close frame leave in the order they were queued.
     asio::awaitable<error_code> write_loop() {
         using std::chrono::steady_clock;
+        bool last_from_elsewhere = false;  // the last data item was queued from another strand
+        bool yielded = false;              // already waited once for more of them
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
                 co_return asio::error::operation_aborted;
-            if (!out_.ready() && cork().corked_bytes() > 0 && !cork().reading()) {
-                // Nothing more queued, and the reader is busy: between the frames of its last read
-                // (it flushes when it asks for more), or waiting for its consumer. Let it run; if it
-                // made no progress meanwhile, nothing is coming soon: write what we have.
-                auto const seen = read_progress_;
-                co_await asio::post(get_executor(), asio::use_awaitable);
-                if (read_progress_ == seen && !out_.ready()) cork().flush();
-                continue;
+            if (!out_.ready() && cork().corked_bytes() > 0) {
+                if (!cork().reading()) {
+                    // Nothing more queued, and the reader is busy: between the frames of its last
+                    // read (it flushes when it asks for more), or waiting for its consumer. Let it
+                    // run; if it made no progress meanwhile, nothing is coming soon: write now.
+                    auto const seen = read_progress_;
+                    co_await asio::post(get_executor(), asio::use_awaitable);
+                    if (read_progress_ == seen && !out_.ready()) cork().flush();
+                    continue;
+                }
+                if (last_from_elsewhere && !yielded) {
+                    // Messages from elsewhere (a broadcast) come in bursts: wait behind all the
+                    // work that is ready to run (the publisher's next messages among it), once.
+                    yielded = true;
+                    co_await asio::post(io_executor_, asio::use_awaitable);
+                    continue;
+                }
+                cork().flush();  // the reader waits for the peer: nobody else will flush
             }
+            yielded = false;
             auto [ec, item] = co_await out_.async_receive(use_tuple);
             if (ec) co_return ec;
             dequeued(item);
@@ -150,6 +163,7 @@ private:
             switch (item.what) {
             case outbound::kind::data: {
                 if (drop_queued_) break;
+                last_from_elsewhere = item.from_elsewhere;
                 if (server_ && ws_.is_open()) {
                     // Our own framing (frame_header.hpp): valid because the server neither masks nor
                     // compresses nor fragments, and Beast writes only whole control frames meanwhile.

@@ -161,6 +161,7 @@ protected:
         enum class kind : unsigned char { data, ping, close } what = kind::data;
         message msg;
         close_reason close;
+        bool from_elsewhere = false;  // queued from outside the strand (e.g. a broadcast): see write loop
     };
     using out_channel = asio::experimental::channel<executor_type, void(error_code, outbound)>;
     using in_channel = asio::experimental::channel<executor_type, void(error_code, message)>;
@@ -169,6 +170,7 @@ protected:
     void dequeued(outbound const& item);  // write loop: one data item left the queue
     void request_ping();                  // keepalive loop: queue one ping unless one is waiting
     void heard_from_peer() { last_seen_ = std::chrono::steady_clock::now(); }
+    bool on_strand() const noexcept;  // the caller runs on this connection's strand
     void count(metrics::counter metrics::*which, std::uint64_t n = 1) noexcept {
         if (metrics_) bump((*metrics_).*which, n);
     }
@@ -177,6 +179,7 @@ protected:
 
     std::shared_ptr<void const> context_;  // first, so destroyed after every I/O object below
     executor_type strand_;
+    executor_type io_executor_;  // what the strand runs on: a post there waits behind all ready work
     connection_info info_;
     connection_options opts_;
     out_channel out_;  // bounded write queue: send_queue_limit data items + one ping + one close
