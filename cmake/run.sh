@@ -4,6 +4,8 @@
 #                            `wscoro serve` in chat mode on port 8080 (open http://localhost:8080/)
 #   bash cmake/run.sh test   installs what is missing, builds and runs the whole test suite
 #                            (debug, then the asan preset: AddressSanitizer + UBSan)
+#   bash cmake/run.sh bench  builds Release and runs the benchmark matrix (bench/run.py; options
+#                            are passed on, e.g. --only echo16 --repeat 3 --svg chart.svg)
 # Works on a fresh Debian 12 as root (or with sudo available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -64,8 +66,14 @@ test)
         ctest --preset "$preset" -j "$jobs"
     done
     ;;
+bench)
+    install_missing
+    build release
+    shift
+    exec python3 bench/run.py --build build/release "$@"
+    ;;
 *)
-    echo "usage: bash cmake/run.sh demo|test" >&2
+    echo "usage: bash cmake/run.sh demo|test|bench" >&2
     exit 2
     ;;
 esac
