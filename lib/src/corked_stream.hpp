@@ -25,6 +25,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/write.hpp>
+#include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/teardown.hpp>
@@ -35,6 +36,7 @@
 #include <deque>
 #include <span>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -43,6 +45,10 @@ namespace wscoro::detail {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 using boost::system::error_code;
+
+template <class T> struct is_basic_stream : std::false_type {};
+template <class Protocol, class Executor, class RatePolicy>
+struct is_basic_stream<beast::basic_stream<Protocol, Executor, RatePolicy>> : std::true_type {};
 
 template <class NextLayer> class corked_stream {
 public:
@@ -139,7 +145,8 @@ public:
         // Beast wants more bytes: it has handled every frame it had, so the batch is complete.
         reading_ = true;
         flush();
-        return next_.async_read_some(buffers, std::forward<ReadToken>(token));
+        if (!corking_) return next_.async_read_some(buffers, std::forward<ReadToken>(token));
+        return transport().async_read_some(buffers, std::forward<ReadToken>(token));
     }
 
     template <class ConstBufferSequence, class WriteToken>
@@ -221,6 +228,16 @@ private:
             });
     }
 
+    // Where bytes go once the connection runs. For Beast's tcp_stream, its socket: the stream's
+    // timeout bookkeeping (a timer per operation) serves the handshake only, and the connection's
+    // keepalive loop watches from then on. Other layers (TLS) are used as they are.
+    auto& transport() noexcept {
+        if constexpr (is_basic_stream<NextLayer>::value)
+            return next_.socket();
+        else
+            return next_;
+    }
+
     void start_write() {
         writing_ = true;
         in_flight_ = pending_bytes_;
@@ -233,7 +250,7 @@ private:
         pending_bytes_ = 0;
         // A span: async_write copies its buffer sequence, and a vector copy would allocate.
         std::span<asio::const_buffer const> const buffers{buffers_};
-        asio::async_write(next_, buffers, [this](error_code ec, std::size_t) { on_written(ec); });
+        asio::async_write(transport(), buffers, [this](error_code ec, std::size_t) { on_written(ec); });
     }
 
     void on_written(error_code ec) {
