@@ -18,6 +18,8 @@
 // Corking starts with enable_corking(): the upgrade (handshake) passes straight through, so a stream
 // that fails during the handshake never has a background write to outlive it. Before the stream is
 // destroyed after corking, its owner closes the socket and waits for async_wait_idle().
+#include "frame_header.hpp"
+
 #include <boost/asio/any_completion_handler.hpp>
 #include <boost/asio/append.hpp>
 #include <boost/asio/associated_cancellation_slot.hpp>
@@ -88,6 +90,21 @@ public:
         if (error_ || body.size() >= large_write || pending_bytes_ + n >= high_water) return false;
         append(head);
         append(body);
+        appended_now();
+        return true;
+    }
+
+    /// A client's frame: `head` copied, `body` copied and masked with `key` in the output buffer (a
+    /// client never sends its payload as it is). False, with nothing appended, when the buffer is
+    /// at high_water or a write failed: the caller then awaits async_flush and tries again. A body
+    /// larger than high_water is accepted into an empty buffer (its copy is the cost of masking).
+    bool try_write_masked_frame(asio::const_buffer head, asio::const_buffer body, masking_key const& key) {
+        if (error_ || (pending_bytes_ > 0 && pending_bytes_ + head.size() + body.size() >= high_water))
+            return false;
+        append(head);
+        append(body, /*by_reference=*/false);
+        apply_mask(reinterpret_cast<unsigned char*>(pending_storage_.data()) + pending_storage_.size() - body.size(),
+                   body.size(), key);
         appended_now();
         return true;
     }
@@ -179,11 +196,11 @@ private:
         asio::any_completion_handler<write_signature> handler;
     };
 
-    void append(asio::const_buffer b) {
+    void append(asio::const_buffer b, bool by_reference = true) {
         if (b.size() == 0) return;
         appended_ += b.size();
         pending_bytes_ += b.size();
-        if (b.size() >= large_write) {
+        if (by_reference && b.size() >= large_write) {
             pending_.push_back({0, b.data(), b.size()});
             return;
         }

@@ -17,6 +17,7 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/websocket/detail/prng.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include <cstring>
@@ -164,14 +165,23 @@ private:
             case outbound::kind::data: {
                 if (drop_queued_) break;
                 last_from_elsewhere = item.from_elsewhere;
-                if (server_ && ws_.is_open()) {
-                    // Our own framing (frame_header.hpp): valid because the server neither masks nor
-                    // compresses nor fragments, and Beast writes only whole control frames meanwhile.
-                    frame_header const head{item.msg.is_text(), item.msg.size()};
-                    if (!cork().try_write_frame(head.buffer(), item.msg.buffer()))
-                        std::tie(wrote, std::ignore) =
-                            co_await cork().async_write_frame(head.buffer(), item.msg.buffer(), use_tuple);
-                } else {
+                if (ws_.is_open()) {
+                    // Our own framing (frame_header.hpp), valid because no extension is negotiated
+                    // (permessage-deflate is not offered), nothing is fragmented, and Beast writes
+                    // only whole control frames meanwhile. A server's payload goes out as it is
+                    // (large ones by reference); a client's is masked while it is copied.
+                    if (server_) {
+                        frame_header const head{item.msg.is_text(), item.msg.size()};
+                        if (!cork().try_write_frame(head.buffer(), item.msg.buffer()))
+                            std::tie(wrote, std::ignore) =
+                                co_await cork().async_write_frame(head.buffer(), item.msg.buffer(), use_tuple);
+                    } else {
+                        auto const key = next_masking_key();
+                        frame_header const head{item.msg.is_text(), item.msg.size(), key};
+                        while (!wrote && !cork().try_write_masked_frame(head.buffer(), item.msg.buffer(), key))
+                            std::tie(wrote) = co_await cork().async_flush(use_tuple);
+                    }
+                } else {  // closing: Beast reports why nothing can be written any more
                     ws_.text(item.msg.is_text());
                     std::tie(wrote, std::ignore) = co_await ws_.async_write(item.msg.buffer(), use_tuple);
                 }
@@ -230,6 +240,15 @@ private:
             auto [ec] = co_await wake_keepalive_.async_wait(use_tuple);
             if (ec && !abort_reason_) co_return ec;  // cancelled by the group
         }
+    }
+
+    // RFC 6455 5.3: a fresh, unpredictable key per frame. Beast's own generator (ChaCha20 seeded
+    // from std::random_device, per thread), the one its write operation would have used.
+    static masking_key next_masking_key() {
+        static websocket::detail::generator const secure = websocket::detail::make_prng(true);
+        std::uint32_t const v = secure();
+        return {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
+                static_cast<unsigned char>(v >> 16), static_cast<unsigned char>(v >> 24)};
     }
 
     static bool cancelled(asio::cancellation_state const& cs) {
