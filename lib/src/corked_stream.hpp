@@ -35,7 +35,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <deque>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -316,7 +315,7 @@ private:
     std::size_t in_flight_ = 0;
     std::uint64_t appended_ = 0;       // bytes ever appended
     std::uint64_t written_ = 0;        // bytes ever written
-    std::deque<waiter> waiters_;
+    std::vector<waiter> waiters_;  // a vector: an empty deque allocates
 };
 
 /// Closing the WebSocket: what is corked (the close frame, at least) goes out before the TCP

@@ -94,7 +94,21 @@ private:
             // Beast enforces max_message_size (read_message_max), so the buffer itself is unbounded.
             auto payload = take_payload_string();
             auto buf = asio::dynamic_buffer(*payload);
-            auto [ec, n] = co_await ws_.async_read(buf, use_tuple);
+            error_code ec;
+            if (payload->capacity() <= small_read) {
+                // A new string (the cache is empty): Beast would size it for a whole TCP frame
+                // (1.5 KB) while the connection waits, idle. Ask for the string's inline capacity
+                // first; Beast then sizes the rest of the message exactly.
+                std::tie(ec, std::ignore) = co_await ws_.async_read_some(buf, small_read, use_tuple);
+                if (!ec && !ws_.is_message_done()) {
+                    if (cancelled(co_await asio::this_coro::cancellation_state))
+                        co_return asio::error::operation_aborted;
+                    std::tie(ec, std::ignore) = co_await ws_.async_read(buf, use_tuple);
+                }
+            } else {
+                std::tie(ec, std::ignore) = co_await ws_.async_read(buf, use_tuple);
+            }
+            auto const n = buf.size();
             cork().read_finished();
             ++read_progress_;
             if (ec == asio::error::operation_aborted && close_sent_) {
@@ -250,6 +264,8 @@ private:
         return {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
                 static_cast<unsigned char>(v >> 16), static_cast<unsigned char>(v >> 24)};
     }
+
+    static constexpr std::size_t small_read = 15;  // std::string's inline capacity (libstdc++)
 
     static bool cancelled(asio::cancellation_state const& cs) {
         return cs.cancelled() != asio::cancellation_type::none;

@@ -65,7 +65,7 @@ private:
     asio::awaitable<void> serve_all(connection_handler handler);
     asio::awaitable<void> accept_loop(connection_handler const& handler);
     asio::awaitable<void> handle_socket(asio::ip::tcp::socket socket, connection_handler handler);
-    asio::awaitable<void> run_connection(connection_ptr c, connection_handler handler);
+    void start_connection(connection_ptr c, connection_handler handler);
     asio::awaitable<void> run_handler(connection_ptr c, connection_handler handler);
     void report(error_code ec, std::string_view what) const;
     bool reserve_slot() noexcept;
