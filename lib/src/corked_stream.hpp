@@ -68,8 +68,13 @@ public:
     NextLayer& next_layer() noexcept { return next_; }
     NextLayer const& next_layer() const noexcept { return next_; }
 
-    /// From now on, writes are batched. Call once, on the stream's executor.
-    void enable_corking() noexcept { corking_ = true; }
+    /// From now on, writes are batched. Call once, on the stream's executor. Between writes the
+    /// output buffers keep at most `keep_capacity` bytes each: a burst's larger buffer is freed
+    /// after it was written, so an idle connection does not hold it.
+    void enable_corking(std::size_t keep_capacity) noexcept {
+        corking_ = true;
+        keep_capacity_ = keep_capacity;
+    }
     /// Bytes appended and not yet handed to the kernel.
     std::size_t corked_bytes() const noexcept { return pending_bytes_; }
     /// Whether a read is waiting for the peer (the reader has handled everything it got).
@@ -279,6 +284,8 @@ private:
             written_ += in_flight_;
         }
         in_flight_ = 0;
+        writing_storage_.clear();
+        if (writing_storage_.capacity() > keep_capacity_) std::string{}.swap(writing_storage_);
         for (auto it = waiters_.begin(); it != waiters_.end();) {
             if (!error_ && it->end > written_) {
                 ++it;
@@ -304,6 +311,7 @@ private:
 
     NextLayer next_;
     bool corking_ = false;
+    std::size_t keep_capacity_ = 4096;
     bool writing_ = false;
     bool reading_ = false;
     error_code error_;                 // the first write failure; every later write fails with it

@@ -38,7 +38,7 @@ public:
         : connection(ws.get_executor(), std::move(info), opts), ws_(std::move(ws)),
           server_(role == beast::role_type::server),
           close_done_(ws_.get_executor(), std::chrono::steady_clock::time_point::max()) {
-        ws_.next_layer().enable_corking();
+        ws_.next_layer().enable_corking(opts_.write_buffer_size);
         ws_.read_message_max(opts_.max_message_size);
         ws_.write_buffer_bytes(std::max<std::size_t>(opts_.write_buffer_size, 8));
         ws_.auto_fragment(false);  // one frame per message: no per-fragment overhead on big payloads

@@ -27,7 +27,8 @@ struct connection_options {
     duration pong_wait = 60s;      ///< nothing heard from the peer for this long: error::pong_timeout
     duration write_wait = 10s;     ///< bound on one write and on the closing handshake
     std::size_t read_buffer_size = 4096;       ///< initial capacity of the receive buffer
-    std::size_t write_buffer_size = 4096;      ///< Beast's frame buffer for outgoing messages
+    std::size_t write_buffer_size = 4096;      ///< output buffer capacity kept between writes (larger bursts
+                                               ///< allocate while they last); Beast's control-frame buffer
     std::size_t max_message_size = 16u << 20;  ///< larger incoming messages close with 1009
     std::size_t send_queue_limit = 1024;       ///< messages queued for the peer before overflow
     overflow_policy on_overflow = overflow_policy::close_connection;
