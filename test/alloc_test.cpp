@@ -3,6 +3,8 @@
 // ping-pong of one message between a listener and a client over loopback must not grow the count.
 #include "support/loopback.hpp"
 
+#include <wscoro/server.hpp>
+
 #include <doctest/doctest.h>
 
 #include <atomic>
@@ -43,37 +45,65 @@ struct counts {
     int round_trips = 0;
 };
 
-// The client sends one message and sends back every reply: after the first message nobody builds
-// a new one, so whatever is allocated per round trip is the library's doing.
-asio::awaitable<void> ping_pong(listener& l, counts& out, int warm_up, int measured) {
-    auto c = co_await wscoro::test::connect_to(wscoro::test::loopback_url(l));
-    auto m = message::binary(std::string(32, 'x'));
+// The client keeps `depth` messages in flight and sends back every reply: after the first ones
+// nobody builds a new message, so whatever is allocated per round trip is the library's doing.
+// With depth > 1 messages also wait in the queues (the write loop is busy when they come).
+asio::awaitable<void> ping_pong(std::string url, counts& out, int depth, int warm_up, int measured) {
+    auto c = co_await wscoro::test::connect_to(std::move(url));
+    for (int i = 0; i < depth; ++i) {
+        auto [sec] = co_await c->async_send(message::binary(std::string(32, 'x')), use_tuple);
+        if (sec) co_return;
+    }
     std::uint64_t start = 0;
     for (int i = 0; i < warm_up + measured; ++i) {
         if (i == warm_up) start = allocations.load();
         // No doctest assertion inside the loop: they allocate.
-        auto [sec] = co_await c->async_send(std::move(m), use_tuple);
         auto [rec, reply] = co_await c->async_receive(use_tuple);
-        if (sec || rec || reply.size() != 32) break;
-        m = std::move(reply);
+        if (rec || reply.size() != 32) break;
+        auto [sec] = co_await c->async_send(std::move(reply), use_tuple);
+        if (sec) break;
         ++out.round_trips;
     }
     out.steady = allocations.load() - start;
     co_await c->async_close(wscoro::close_code::normal, "", use_tuple);
 }
 
-}  // namespace
-
-TEST_CASE("steady-state echo allocates nothing per message" * doctest::test_suite("alloc")) {
-    counts result;
-    int const warm_up = 200, measured = 5000;
-    listener::connection_handler handler = echo;
-    wscoro::test::client_side client = [&](listener& l) { return ping_pong(l, result, warm_up, measured); };
-    wscoro::test::run_loopback(std::chrono::seconds{30}, [&] {
-        return wscoro::test::with_listener(wscoro::test::loopback_server_config(), handler, client);
-    });
+void check_no_allocation(counts const& result, int warm_up, int measured) {
     REQUIRE(result.round_trips == warm_up + measured);
     MESSAGE("allocations in ", measured, " round trips: ", result.steady);
     // Both ends' receive, queue, write and read paths run once per message each way.
     CHECK(result.steady < measured / 100);
+}
+
+}  // namespace
+
+TEST_CASE("steady-state echo allocates nothing per message" * doctest::test_suite("alloc")) {
+    int depth = 1;
+    SUBCASE("one message in flight") { depth = 1; }
+    SUBCASE("eight in flight: messages wait in the queues") { depth = 8; }
+    counts result;
+    int const warm_up = 500, measured = 5000;
+    listener::connection_handler handler = echo;
+    wscoro::test::client_side client = [&](listener& l) {
+        return ping_pong(wscoro::test::loopback_url(l), result, depth, warm_up, measured);
+    };
+    wscoro::test::run_loopback(std::chrono::seconds{30}, [&] {
+        return wscoro::test::with_listener(wscoro::test::loopback_server_config(), handler, client);
+    });
+    check_no_allocation(result, warm_up, measured);
+}
+
+TEST_CASE("the callback facade's echo allocates nothing per message" * doctest::test_suite("alloc")) {
+    wscoro::server_config cfg = wscoro::test::loopback_server_config();
+    wscoro::server srv{cfg};
+    srv.set_callbacks(nullptr, nullptr, [](connection_ptr const& c, message const& m) { c->send(m); }, nullptr);
+    wscoro::diagnostics diag;
+    REQUIRE_MESSAGE(!srv.start(diag), diag.message);
+    counts result;
+    int const warm_up = 500, measured = 5000;
+    std::string const url = "ws://" + srv.address() + "/ws";
+    wscoro::test::run_loopback(std::chrono::seconds{30},
+                               [&] { return ping_pong(url, result, 8, warm_up, measured); });
+    srv.stop();
+    check_no_allocation(result, warm_up, measured);
 }

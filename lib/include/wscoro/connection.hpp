@@ -8,6 +8,7 @@
 // parameter of the implementation (see lib/src/stream_connection.hpp); this class is what every
 // user holds, through connection_ptr, and it stays valid after the peer left.
 #include <wscoro/config.hpp>
+#include <wscoro/detail/ring_queue.hpp>
 #include <wscoro/error.hpp>
 #include <wscoro/http.hpp>
 #include <wscoro/message.hpp>
@@ -17,7 +18,7 @@
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/awaitable.hpp>
-#include <boost/asio/experimental/channel.hpp>
+#include <boost/asio/experimental/basic_channel.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 
@@ -163,8 +164,12 @@ protected:
         close_reason close;
         bool from_elsewhere = false;  // queued from outside the strand (e.g. a broadcast): see write loop
     };
-    using out_channel = asio::experimental::channel<executor_type, void(error_code, outbound)>;
-    using in_channel = asio::experimental::channel<executor_type, void(error_code, message)>;
+    using out_signature = void(error_code, outbound);
+    using in_signature = void(error_code, message);
+    using out_channel = asio::experimental::basic_channel<executor_type, detail::ring_channel_traits<out_signature>,
+                                                          out_signature>;
+    using in_channel = asio::experimental::basic_channel<executor_type, detail::ring_channel_traits<in_signature>,
+                                                         in_signature>;
 
     // Shared with the loops; touched only on the strand unless atomic.
     void dequeued(outbound const& item);  // write loop: one data item left the queue
