@@ -1007,6 +1007,62 @@ TEST_CASE("max_connections reached answers 503 and the existing client is unaffe
     srv.stop();
 }
 
+TEST_CASE("max_connections_per_ip refuses one address with 503 and not the others" * suite) {
+    auto cfg = loopback_config();
+    cfg.max_connections_per_ip = 2;
+    wscoro::server srv{cfg};
+    recorder<wscoro::connection_ptr> joined;
+    recorder<disconnect_event> left;
+    recorder<error_event> errors;
+    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
+                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
+                          left.push({c->id(), why});
+                      },
+                      [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); },
+                      [&](wscoro::error_code ec, std::string_view what) {
+                          errors.push({ec, std::string{what}});
+                      });
+    REQUIRE_FALSE(srv.start());
+    auto const host = srv.address();
+    raw::ws_client a1, a2, a3;
+    REQUIRE_FALSE(a1.connect(host));
+    REQUIRE_FALSE(a2.connect(host));
+    REQUIRE(joined.wait_for_count(2, 5s));
+    CHECK(a3.connect(host));  // a third from 127.0.0.1: refused
+    {
+        raw::http_client h;  // and the answer is 503
+        REQUIRE_FALSE(h.connect(host));
+        http::response<http::string_body> res;
+        REQUIRE_FALSE(h.exchange(raw::http_client::upgrade_request(host, "/ws"), res));
+        CHECK(res.result() == http::status::service_unavailable);
+    }
+    REQUIRE(errors.wait_for_count(1, 5s));
+    CHECK(errors.items()[0].ec == wscoro::error::upgrade_rejected);
+    CHECK(errors.items()[0].what.find("max_connections_per_ip") != std::string::npos);
+    CHECK(srv.get_metrics().refused_per_ip.load() == 2);
+
+    // Another address of the loopback network is another peer: it has slots of its own.
+    raw::ws_client b;
+    b.set_source_address("127.0.0.2");
+    REQUIRE_FALSE(b.connect(host));
+    REQUIRE(joined.wait_for_count(3, 5s));
+    CHECK(joined.items()[2]->remote_address().rfind("127.0.0.2:", 0) == 0);
+    REQUIRE_FALSE(b.send_text("from elsewhere"));
+    CHECK(b.read().data == "from elsewhere");
+
+    // A slot of 127.0.0.1 comes back when one of its clients leaves.
+    REQUIRE_FALSE(a1.close());
+    REQUIRE(left.wait_for_count(1, 5s));
+    raw::ws_client a4;
+    REQUIRE_FALSE(a4.connect(host));
+    REQUIRE_FALSE(a4.send_text("my turn"));
+    CHECK(a4.read().data == "my turn");
+    CHECK_FALSE(a4.close());
+    CHECK_FALSE(a2.close());
+    CHECK_FALSE(b.close());
+    srv.stop();
+}
+
 TEST_CASE("check_origin refusing answers 403 and an allowed origin connects" * suite) {
     auto cfg = loopback_config();
     cfg.check_origin = [](wscoro::http_request const& req) {

@@ -16,6 +16,7 @@ struct serve_options {
     std::string path = "/ws";
     serve_mode mode = serve_mode::chat;
     std::size_t max_connections = 0;
+    std::size_t max_connections_per_ip = 0;
     std::size_t threads = 1;
     std::chrono::milliseconds ping_interval{30'000};
     std::chrono::milliseconds pong_wait{60'000};

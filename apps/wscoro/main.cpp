@@ -70,6 +70,9 @@ int main(int argc, char** argv) {
         ->default_str("chat");
     s->add_option("--max-connections", serve.max_connections, "0 = unlimited; beyond it upgrades get 503")
         ->capture_default_str();
+    s->add_option("--max-connections-per-ip", serve.max_connections_per_ip,
+                  "0 = unlimited; beyond it upgrades from that address get 503")
+        ->capture_default_str();
     s->add_option("--threads", serve.threads, "I/O threads")->check(CLI::Range(1, 256))->capture_default_str();
     add_duration(*s, "--ping-interval", serve.ping_interval, "how often to ping each client");
     add_duration(*s, "--pong-wait", serve.pong_wait, "drop a client heard nothing from for this long");

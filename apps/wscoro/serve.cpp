@@ -114,6 +114,7 @@ int serve(serve_options const& o) {
     cfg.address = bracket(o.host) + ":" + std::to_string(o.port);
     cfg.path = o.path;
     cfg.max_connections = o.max_connections;
+    cfg.max_connections_per_ip = o.max_connections_per_ip;
     cfg.threads = o.threads;
     cfg.ping_interval = o.ping_interval;
     cfg.pong_wait = std::max(o.pong_wait, o.ping_interval);

@@ -1,5 +1,6 @@
 #include <wscoro/listener.hpp>
 
+#include "address_limiter.hpp"
 #include "net.hpp"
 #include "stream_connection.hpp"
 
@@ -116,7 +117,8 @@ struct listener::pending_handshakes {
 
 listener::listener(asio::any_io_executor ex, server_config cfg)
     : cfg_(std::move(cfg)), ex_(ex), strand_(asio::make_strand(ex)), acceptor_(strand_),
-      drained_(strand_), pending_(std::make_unique<pending_handshakes>()) {}
+      drained_(strand_), per_ip_(std::make_unique<detail::address_limiter>(cfg_.max_connections_per_ip)),
+      pending_(std::make_unique<pending_handshakes>()) {}
 
 listener::~listener() = default;
 
@@ -307,6 +309,17 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             co_await http::async_write(*stream, res, use_tuple);
             break;
         }
+        if (!per_ip_->try_acquire(remote.address())) {
+            release_slot();
+            bump(metrics_->refused_per_ip);
+            report(error::upgrade_rejected, "refused " + peer + ": max_connections_per_ip (" +
+                                                std::to_string(cfg_.max_connections_per_ip) + ") reached");
+            auto res = make_response(req, http::status::service_unavailable, "too many connections from your address\n");
+            res.set(http::field::retry_after, "1");
+            res.keep_alive(false);
+            co_await http::async_write(*stream, res, use_tuple);
+            break;
+        }
         pending->upgraded = true;
         detail::tcp_websocket ws{std::move(*stream)};
         ws.set_option(websocket::stream_base::decorator(
@@ -315,6 +328,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         auto [aec] = co_await ws.async_accept(req, use_tuple);
         if (aec) {
             release_slot();
+            per_ip_->release(remote.address());
             bump(metrics_->refused_bad_request);
             report(aec, "WebSocket upgrade from " + peer + ": " + aec.message());
             break;
@@ -326,9 +340,10 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
                              std::move(static_cast<http::fields&>(req)), std::chrono::system_clock::now()};
         auto conn = detail::make_connection(std::move(ws), beast::role_type::server, std::move(info), cfg_.connection());
         conn->attach_metrics(metrics_);
-        conn->on_finished([this](connection& c) {
+        conn->on_finished([this, address = remote.address()](connection& c) {
             registry_.remove(c.id());
             release_slot();
+            per_ip_->release(address);
             metrics_->connections_current.fetch_sub(1, std::memory_order_relaxed);
         });
         registry_.add(conn);

@@ -22,6 +22,7 @@ std::string metrics::to_prometheus(std::string const& p) const {
     auto const refused = p + "_connections_refused_total";
     emit(out, refused, "counter", "WebSocket upgrades refused, by reason.", get(refused_max_connections),
          "{reason=\"max_connections\"}");
+    emit_more(out, refused, "{reason=\"per_ip\"}", get(refused_per_ip));
     emit_more(out, refused, "{reason=\"origin\"}", get(refused_origin));
     emit_more(out, refused, "{reason=\"bad_request\"}", get(refused_bad_request));
     emit_more(out, refused, "{reason=\"not_found\"}", get(refused_not_found));

@@ -99,6 +99,8 @@ public:
 
     /// Sets SO_RCVBUF before connecting (a slow consumer with little room in the kernel).
     void set_receive_buffer(int bytes) { receive_buffer_ = bytes; }
+    /// Connects from this local address (e.g. "127.0.0.2": another peer on the loopback network).
+    void set_source_address(std::string ip) { source_ = std::move(ip); }
 
     /// TCP connect plus the upgrade to `target`. `decorate` may add headers to the request.
     template <class Decorate = void (*)(websocket::request_type&)>
@@ -112,6 +114,8 @@ public:
         if (ec) return ec;
         if (receive_buffer_ > 0)
             sock.set_option(asio::socket_base::receive_buffer_size(receive_buffer_), ec);
+        if (ec) return ec;
+        if (!source_.empty()) sock.bind({asio::ip::make_address(source_, ec), 0}, ec);
         if (ec) return ec;
         ec = run_op([&](auto h) { sock.async_connect(ep, std::move(h)); }, [this] { kill(); });
         if (ec) return ec;
@@ -172,6 +176,7 @@ private:
     websocket::stream<beast::tcp_stream> ws_;
     websocket::response_type response_;
     beast::flat_buffer buffer_;
+    std::string source_;
     int receive_buffer_ = 0;
 };
 

@@ -39,6 +39,7 @@ struct server_config {
     std::string address = ":8080";  ///< ":8080" (all interfaces), "host:port", "[::1]:0"; port 0 = any
     std::string path = "/";         ///< the WebSocket endpoint; other paths answer 404
     std::size_t max_connections = 0;  ///< 0 = unlimited; beyond it upgrades answer 503
+    std::size_t max_connections_per_ip = 0;  ///< 0 = unlimited; beyond it upgrades from that address answer 503
     duration ping_interval = 30s;
     duration pong_wait = 60s;
     duration write_wait = 10s;

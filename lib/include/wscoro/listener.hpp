@@ -20,6 +20,10 @@
 
 namespace wscoro {
 
+namespace detail {
+class address_limiter;
+}
+
 /// Reports a failure that belongs to no connection's lifetime: accept errors, refused or failed
 /// upgrades, exceptions escaping a handler. `what` is one human-readable line.
 using error_handler = std::function<void(error_code ec, std::string_view what)>;
@@ -85,6 +89,7 @@ private:
     std::atomic<std::size_t> sessions_{0};  // TCP connections being served (HTTP or WebSocket)
     std::atomic<std::size_t> slots_{0};     // upgraded connections, plus upgrades under way
     std::atomic<bool> stopping_{false};
+    std::unique_ptr<detail::address_limiter> per_ip_;  // max_connections_per_ip
     struct pending_handshakes;  // TCP connections not yet upgraded, so stop() can drop them
     std::unique_ptr<pending_handshakes> pending_;
 };

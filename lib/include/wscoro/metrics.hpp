@@ -15,6 +15,7 @@ struct metrics {
     counter connections_accepted{0};
     // Upgrade requests refused, by reason.
     counter refused_max_connections{0};  ///< 503
+    counter refused_per_ip{0};           ///< 503: max_connections_per_ip reached for that address
     counter refused_origin{0};           ///< 403
     counter refused_bad_request{0};      ///< 400/426: not a valid WebSocket upgrade
     counter refused_not_found{0};        ///< 404: an upgrade to another path
