@@ -842,6 +842,38 @@ TEST_CASE("reject_message refuses sends to a full queue but keeps the connection
 // 9. Keepalive against a peer that went silent
 // ---------------------------------------------------------------------------------------------
 
+TEST_CASE("send_queue_bytes bounds the queued bytes of a slow consumer" * suite) {
+    auto cfg = loopback_config();
+    cfg.send_queue_limit = 100'000;  // the count is not what stops it
+    cfg.send_queue_bytes = 256 * 1024;
+    cfg.on_overflow = wscoro::overflow_policy::reject_message;
+    wscoro::server srv{cfg};
+    recorder<wscoro::connection_ptr> joined;
+    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
+                      nullptr);
+    REQUIRE_FALSE(srv.start());
+    raw::ws_client slow;
+    slow.set_receive_buffer(4096);
+    REQUIRE_FALSE(slow.connect(srv.address()));
+    REQUIRE(joined.wait_for_count(1, 5s));
+    auto const conn = joined.items()[0];
+    std::string const payload(16 * 1024, 'b');
+    wscoro::error_code ec;
+    int accepted = 0;
+    std::size_t most_queued = 0;
+    for (int i = 0; i < 100'000 && !ec; ++i) {
+        ec = conn->send_text(payload);
+        accepted += !ec;
+        most_queued = std::max(most_queued, conn->queued_bytes());
+    }
+    CHECK(ec == wscoro::error::send_queue_full);
+    CHECK(most_queued <= cfg.send_queue_bytes);
+    CHECK(conn->queued() < 100'000);
+    CHECK(conn->is_open());  // reject_message: refused, not closed
+    slow.kill();
+    srv.stop();
+}
+
 TEST_CASE("a peer that never answers pings is dropped with pong_timeout" * suite) {
     auto cfg = loopback_config();
     cfg.ping_interval = 50ms;

@@ -189,6 +189,7 @@ template <class Config, class Opts> std::vector<rule<Config>> connection_rules(O
         {"max_message_size", [=](Config& c) { opts(c).max_message_size = (std::size_t{1} << 32) + 1; }},
         {"send_queue_limit", [=](Config& c) { opts(c).send_queue_limit = 0; }},
         {"send_queue_limit", [=](Config& c) { opts(c).send_queue_limit = (std::size_t{1} << 24) + 1; }},
+        {"send_queue_bytes", [=](Config& c) { opts(c).send_queue_bytes = 0; }},
     };
 }
 

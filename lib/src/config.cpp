@@ -26,6 +26,8 @@ error_code check_options(connection_options const& o, std::string const& prefix,
         return invalid(diag, prefix + "max_message_size", "must be between 1 and 4 GiB");
     if (o.send_queue_limit == 0 || o.send_queue_limit > (std::size_t{1} << 24))
         return invalid(diag, prefix + "send_queue_limit", "must be between 1 and 16777216");
+    if (o.send_queue_bytes == 0 || o.send_queue_bytes > max_sane_size)
+        return invalid(diag, prefix + "send_queue_bytes", "must be between 1 and 4 GiB");
     return {};
 }
 
@@ -33,12 +35,12 @@ error_code check_options(connection_options const& o, std::string const& prefix,
 
 connection_options server_config::connection() const {
     return {ping_interval, pong_wait,        write_wait,       read_buffer_size,
-            write_buffer_size, max_message_size, send_queue_limit, on_overflow};
+            write_buffer_size, max_message_size, send_queue_limit, send_queue_bytes, on_overflow};
 }
 
 connection_options client_config::connection() const {
     return {ping_interval, pong_wait,        write_wait,       read_buffer_size,
-            write_buffer_size, max_message_size, send_queue_limit, on_overflow};
+            write_buffer_size, max_message_size, send_queue_limit, send_queue_bytes, on_overflow};
 }
 
 error_code validate(connection_options const& opts, diagnostics& diag) {

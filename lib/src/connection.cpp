@@ -63,24 +63,35 @@ void connection::record_close(close_reason const& r) {
     last_close_ = r;
 }
 
-bool connection::try_reserve() noexcept {
+bool connection::try_reserve(std::size_t bytes) noexcept {
     auto n = queued_.load(std::memory_order_relaxed);
     do {
         if (n >= opts_.send_queue_limit) return false;
     } while (!queued_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
+    // The bytes: one message larger than send_queue_bytes still fits into an empty queue (else it
+    // could never be sent); otherwise the total stays within the bound.
+    auto const before = queued_bytes_.fetch_add(bytes, std::memory_order_relaxed);
+    if (before > 0 && before + bytes > opts_.send_queue_bytes) {
+        queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+        queued_.fetch_sub(1, std::memory_order_relaxed);
+        return false;
+    }
     return true;
 }
 
 void connection::enqueue(outbound item) {
     // Cannot fail for lack of room (see the constructor); fails only once the channel is closed,
     // and then the connection has ended and the message has nowhere to go.
-    if (!out_.try_send(error_code{}, std::move(item)) && item.what == outbound::kind::data)
+    auto const bytes = item.msg.size();
+    if (!out_.try_send(error_code{}, std::move(item)) && item.what == outbound::kind::data) {
         queued_.fetch_sub(1, std::memory_order_relaxed);
+        queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
+    }
 }
 
 error_code connection::send(message m) {
     if (!is_open()) return error::not_connected;
-    if (!try_reserve()) {
+    if (!try_reserve(m.size())) {
         if (opts_.on_overflow == overflow_policy::close_connection) overflowed();
         return error::send_queue_full;
     }
@@ -145,6 +156,7 @@ void connection::dequeued(outbound const& item) {
     if (item.what == outbound::kind::ping) ping_queued_ = false;
     if (item.what != outbound::kind::data) return;
     queued_.fetch_sub(1, std::memory_order_relaxed);
+    queued_bytes_.fetch_sub(item.msg.size(), std::memory_order_relaxed);
     if (space_waiters_ > 0) space_available_.cancel_one();
 }
 
@@ -191,14 +203,14 @@ struct connection::send_op {
             // the peer read, and the message it gave up on was sent anyway.
             if (s.cancelled() != asio::cancellation_type::none) {
                 // A slot freed for us at the same moment goes to the next waiter instead.
-                if (self->space_waiters_ > 0 && self->queued() < self->opts_.send_queue_limit)
+                if (self->space_waiters_ > 0)
                     self->space_available_.cancel_one();
                 return s.complete(asio::error::operation_aborted);  // nothing was queued
             }
             [[fallthrough]];
         case on_strand:
             if (!self->is_open()) return s.complete(error::not_connected);
-            if (self->try_reserve()) {
+            if (self->try_reserve(msg.size())) {
                 self->enqueue({outbound::kind::data, std::move(msg), {}});
                 return s.complete(error_code{});
             }

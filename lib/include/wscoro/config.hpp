@@ -31,6 +31,8 @@ struct connection_options {
                                                ///< allocate while they last); Beast's control-frame buffer
     std::size_t max_message_size = 16u << 20;  ///< larger incoming messages close with 1009
     std::size_t send_queue_limit = 1024;       ///< messages queued for the peer before overflow
+    std::size_t send_queue_bytes = 64u << 20;  ///< payload bytes queued before overflow (one larger
+                                               ///< message is accepted into an empty queue)
     overflow_policy on_overflow = overflow_policy::close_connection;
 };
 
@@ -49,6 +51,7 @@ struct server_config {
     std::function<bool(http_request const&)> check_origin{};
     std::size_t max_message_size = 16u << 20;
     std::size_t send_queue_limit = 1024;
+    std::size_t send_queue_bytes = 64u << 20;
     overflow_policy on_overflow = overflow_policy::close_connection;
     duration handshake_timeout = 10s;  ///< TCP accept to completed upgrade
     duration shutdown_timeout = 5s;    ///< stop(): how long clients get to answer the 1001 close
@@ -71,6 +74,7 @@ struct client_config {
     std::size_t write_buffer_size = 4096;
     std::size_t max_message_size = 16u << 20;
     std::size_t send_queue_limit = 1024;
+    std::size_t send_queue_bytes = 64u << 20;
     overflow_policy on_overflow = overflow_policy::reject_message;
     duration handshake_timeout = 10s;  ///< TCP connect plus upgrade
 

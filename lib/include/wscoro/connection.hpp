@@ -77,6 +77,8 @@ public:
     close_reason last_close() const;
     /// Messages waiting in the outbound queue.
     std::size_t queued() const noexcept { return queued_.load(std::memory_order_relaxed); }
+    /// Payload bytes of the messages waiting in the outbound queue.
+    std::size_t queued_bytes() const noexcept { return queued_bytes_.load(std::memory_order_relaxed); }
     /// Round trip of the last answered ping (zero before the first pong).
     std::chrono::microseconds ping_rtt() const noexcept {
         return std::chrono::microseconds{last_rtt_us_.load(std::memory_order_relaxed)};
@@ -92,7 +94,7 @@ public:
 
     // --- non-blocking sending, safe from any thread ---
     /// Queues `m` behind earlier messages. Fails with not_connected once closing, and with
-    /// send_queue_full when send_queue_limit messages are waiting; with overflow_policy::close_connection
+    /// send_queue_full when send_queue_limit messages or send_queue_bytes bytes are waiting; with overflow_policy::close_connection
     /// the connection is then closed with 1008 (queued messages are dropped).
     error_code send(message m);
     error_code send_text(std::string text) { return send(message::text(std::move(text))); }
@@ -206,13 +208,14 @@ private:
     void initiate_send(message m, asio::any_completion_handler<completion_signature> handler);
     void initiate_receive(asio::any_completion_handler<receive_signature> handler);
     void initiate_wait_closed(asio::any_completion_handler<completion_signature> handler);
-    bool try_reserve() noexcept;  // claims one of send_queue_limit slots
+    bool try_reserve(std::size_t bytes) noexcept;  // claims a slot and the bytes, or nothing
     void enqueue(outbound item);  // on the strand, with a reserved slot (or a control item)
     void overflowed();
     void finish(error_code why);  // on the strand, once
 
     std::atomic<state> state_{state::open};
     std::atomic<std::size_t> queued_{0};
+    std::atomic<std::size_t> queued_bytes_{0};
     bool close_queued_ = false;
     asio::steady_timer space_available_;  // async_send waiters; cancelled when a slot frees up
     std::size_t space_waiters_ = 0;
