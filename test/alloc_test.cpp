@@ -8,6 +8,7 @@
 #include <doctest/doctest.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdlib>
 #include <new>
 
@@ -15,13 +16,45 @@ namespace {
 std::atomic<std::uint64_t> allocations{0};
 }
 
-void* operator new(std::size_t n) {
+// Every form of operator new and delete is replaced: a sanitizer checks that memory goes back
+// through the family it came from, so counting one form and not its siblings would mix families.
+namespace {
+void* counted_allocation(std::size_t n, std::size_t alignment = 0) noexcept {
     allocations.fetch_add(1, std::memory_order_relaxed);
-    if (void* p = std::malloc(n ? n : 1)) return p;
-    throw std::bad_alloc{};
+    if (n == 0) n = 1;
+    if (alignment <= alignof(std::max_align_t)) return std::malloc(n);
+    return std::aligned_alloc(alignment, (n + alignment - 1) / alignment * alignment);
+}
+void* checked(void* p) {
+    if (!p) throw std::bad_alloc{};
+    return p;
+}
+}  // namespace
+
+void* operator new(std::size_t n) { return checked(counted_allocation(n)); }
+void* operator new[](std::size_t n) { return checked(counted_allocation(n)); }
+void* operator new(std::size_t n, std::nothrow_t const&) noexcept { return counted_allocation(n); }
+void* operator new[](std::size_t n, std::nothrow_t const&) noexcept { return counted_allocation(n); }
+void* operator new(std::size_t n, std::align_val_t a) { return checked(counted_allocation(n, std::size_t(a))); }
+void* operator new[](std::size_t n, std::align_val_t a) { return checked(counted_allocation(n, std::size_t(a))); }
+void* operator new(std::size_t n, std::align_val_t a, std::nothrow_t const&) noexcept {
+    return counted_allocation(n, std::size_t(a));
+}
+void* operator new[](std::size_t n, std::align_val_t a, std::nothrow_t const&) noexcept {
+    return counted_allocation(n, std::size_t(a));
 }
 void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
 void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, std::nothrow_t const&) noexcept { std::free(p); }
+void operator delete[](void* p, std::nothrow_t const&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, std::nothrow_t const&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, std::nothrow_t const&) noexcept { std::free(p); }
 
 namespace {
 
