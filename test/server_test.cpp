@@ -78,6 +78,27 @@ std::string local_address(raw::tcp::socket const& s) {
     return ep.address().to_string() + ":" + std::to_string(ep.port());
 }
 
+/// A started server that echoes every message and records its callbacks. The recorders come first,
+/// so the server (and its callbacks) end before them, even when a test stops early.
+struct recording_echo_server {
+    recorder<wscoro::connection_ptr> joined;
+    recorder<disconnect_event> left;
+    recorder<error_event> errors;
+    wscoro::server srv;
+
+    explicit recording_echo_server(wscoro::server_config const& cfg) : srv{cfg} {
+        srv.set_callbacks([this](wscoro::connection_ptr const& c) { joined.push(c); },
+                          [this](wscoro::connection_ptr const& c, wscoro::error_code why) {
+                              left.push({c->id(), why});
+                          },
+                          [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); },
+                          [this](wscoro::error_code ec, std::string_view what) {
+                              errors.push({ec, std::string{what}});
+                          });
+        REQUIRE_FALSE(srv.start());
+    }
+};
+
 /// Threads that may appear during a test without being ours: ThreadSanitizer starts a background
 /// thread of its own when it first needs it.
 #if defined(__SANITIZE_THREAD__)
@@ -1001,19 +1022,8 @@ TEST_CASE("an http handler answers plain requests on the same port" * suite) {
 TEST_CASE("max_connections reached answers 503 and the existing client is unaffected" * suite) {
     auto cfg = loopback_config();
     cfg.max_connections = 1;
-    wscoro::server srv{cfg};
-    recorder<wscoro::connection_ptr> joined;
-    recorder<disconnect_event> left;
-    recorder<error_event> errors;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
-                          left.push({c->id(), why});
-                      },
-                      [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); },
-                      [&](wscoro::error_code ec, std::string_view what) {
-                          errors.push({ec, std::string{what}});
-                      });
-    REQUIRE_FALSE(srv.start());
+    recording_echo_server rec{cfg};
+    auto& [joined, left, errors, srv] = rec;
     auto const host = srv.address();
     raw::ws_client first;
     REQUIRE_FALSE(first.connect(host));
@@ -1050,19 +1060,8 @@ TEST_CASE("max_connections reached answers 503 and the existing client is unaffe
 TEST_CASE("max_connections_per_ip refuses one address with 503 and not the others" * suite) {
     auto cfg = loopback_config();
     cfg.max_connections_per_ip = 2;
-    wscoro::server srv{cfg};
-    recorder<wscoro::connection_ptr> joined;
-    recorder<disconnect_event> left;
-    recorder<error_event> errors;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
-                          left.push({c->id(), why});
-                      },
-                      [](wscoro::connection_ptr const& c, wscoro::message const& m) { c->send(m); },
-                      [&](wscoro::error_code ec, std::string_view what) {
-                          errors.push({ec, std::string{what}});
-                      });
-    REQUIRE_FALSE(srv.start());
+    recording_echo_server rec{cfg};
+    auto& [joined, left, errors, srv] = rec;
     auto const host = srv.address();
     raw::ws_client a1, a2, a3;
     REQUIRE_FALSE(a1.connect(host));
