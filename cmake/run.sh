@@ -11,7 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(g++ cmake ninja-build pkg-config python3
-          libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev doctest-dev libcli11-dev)
+          libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev doctest-dev libcli11-dev
+          python3-websockets iproute2 clang libclang-rt-14-dev)
 
 install_missing() {
     local missing=()
