@@ -766,19 +766,8 @@ TEST_CASE("a slow consumer is dropped with send_queue_full and others get every 
     auto cfg = loopback_config();
     cfg.send_queue_limit = 16;
     cfg.write_wait = 500ms;  // how long the close frame to the slow peer may take to go out
-    wscoro::server srv{cfg};
-    recorder<wscoro::connection_ptr> joined;
-    recorder<disconnect_event> left;
-    recorder<error_event> errors;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); },
-                      [&](wscoro::connection_ptr const& c, wscoro::error_code why) {
-                          left.push({c->id(), why});
-                      },
-                      nullptr,
-                      [&](wscoro::error_code ec, std::string_view what) {
-                          errors.push({ec, std::string{what}});
-                      });
-    REQUIRE_FALSE(srv.start());
+    recording_echo_server rec{cfg};  // the peers send nothing: the echo never runs
+    auto& [joined, left, errors, srv] = rec;
 
     raw::ws_client slow;
     slow.set_receive_buffer(4096);  // little room in the kernel: it fills up quickly
@@ -837,71 +826,73 @@ TEST_CASE("a slow consumer is dropped with send_queue_full and others get every 
     CHECK(left.size() == n + 1);
 }
 
+/// A server with one peer that reads nothing and has little kernel receive room, so that the
+/// server's send queue to it fills up.
+struct slow_consumer_setup {
+    recording_echo_server rec;
+    raw::ws_client slow;
+    wscoro::connection_ptr conn;  // the server's side of `slow`
+
+    explicit slow_consumer_setup(wscoro::server_config const& cfg) : rec{cfg} {
+        slow.set_receive_buffer(4096);
+        REQUIRE_FALSE(slow.connect(rec.srv.address()));
+        REQUIRE(rec.joined.wait_for_count(1, 5s));
+        conn = rec.joined.items()[0];
+    }
+    ~slow_consumer_setup() {
+        slow.kill();
+        rec.srv.stop();
+    }
+
+    /// Sends `payload` until the queue refuses it (bounded); calls `after_each()` after every
+    /// accepted send. Returns the refusal and the number accepted before it.
+    template <class AfterEach>
+    std::pair<wscoro::error_code, int> fill_until_refused(std::string const& payload, AfterEach after_each) {
+        wscoro::error_code ec;
+        int accepted = 0;
+        for (int i = 0; i < 100'000 && !ec; ++i) {
+            ec = conn->send_text(payload);
+            if (!ec) {
+                ++accepted;
+                after_each();
+            }
+        }
+        return {ec, accepted};
+    }
+};
+
 // With overflow_policy::reject_message the message is refused and the connection stays.
 TEST_CASE("reject_message refuses sends to a full queue but keeps the connection" * suite) {
     auto cfg = loopback_config();
     cfg.send_queue_limit = 4;
     cfg.on_overflow = wscoro::overflow_policy::reject_message;
-    wscoro::server srv{cfg};
-    recorder<wscoro::connection_ptr> joined;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
-                      nullptr);
-    REQUIRE_FALSE(srv.start());
-    raw::ws_client slow;
-    slow.set_receive_buffer(4096);
-    REQUIRE_FALSE(slow.connect(srv.address()));
-    REQUIRE(joined.wait_for_count(1, 5s));
-    auto const conn = joined.items()[0];
-    std::string const payload(64 * 1024, 'r');
-    wscoro::error_code ec;
-    int accepted = 0;
-    for (int i = 0; i < 100'000 && !ec; ++i) {
-        ec = conn->send_text(payload);
-        accepted += !ec;
-    }
+    slow_consumer_setup s{cfg};
+    auto const [ec, accepted] = s.fill_until_refused(std::string(64 * 1024, 'r'), [] {});
     CHECK(ec == wscoro::error::send_queue_full);
     CHECK(accepted >= 4);
-    CHECK(conn->is_open());  // refused, not closed
-    CHECK(srv.client_count() == 1);
-    slow.kill();
-    srv.stop();
+    CHECK(s.conn->is_open());  // refused, not closed
+    CHECK(s.rec.srv.client_count() == 1);
 }
-
-// ---------------------------------------------------------------------------------------------
-// 9. Keepalive against a peer that went silent
-// ---------------------------------------------------------------------------------------------
 
 TEST_CASE("send_queue_bytes bounds the queued bytes of a slow consumer" * suite) {
     auto cfg = loopback_config();
     cfg.send_queue_limit = 100'000;  // the count is not what stops it
     cfg.send_queue_bytes = 256 * 1024;
     cfg.on_overflow = wscoro::overflow_policy::reject_message;
-    wscoro::server srv{cfg};
-    recorder<wscoro::connection_ptr> joined;
-    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
-                      nullptr);
-    REQUIRE_FALSE(srv.start());
-    raw::ws_client slow;
-    slow.set_receive_buffer(4096);
-    REQUIRE_FALSE(slow.connect(srv.address()));
-    REQUIRE(joined.wait_for_count(1, 5s));
-    auto const conn = joined.items()[0];
-    std::string const payload(16 * 1024, 'b');
-    wscoro::error_code ec;
-    int accepted = 0;
+    slow_consumer_setup s{cfg};
     std::size_t most_queued = 0;
-    for (int i = 0; i < 100'000 && !ec; ++i) {
-        ec = conn->send_text(payload);
-        accepted += !ec;
-        most_queued = std::max(most_queued, conn->queued_bytes());
-    }
+    auto const [ec, accepted] = s.fill_until_refused(
+        std::string(16 * 1024, 'b'), [&] { most_queued = std::max(most_queued, s.conn->queued_bytes()); });
     CHECK(ec == wscoro::error::send_queue_full);
+    CHECK(accepted > 0);
     CHECK(most_queued <= cfg.send_queue_bytes);
-    CHECK(conn->queued() < 100'000);
-    CHECK(conn->is_open());  // reject_message: refused, not closed
-    slow.kill();
-    srv.stop();
+    CHECK(s.conn->queued() < 100'000);
+    CHECK(s.conn->is_open());  // reject_message: refused, not closed
 }
+
+// ---------------------------------------------------------------------------------------------
+// 9. Keepalive against a peer that went silent
+// ---------------------------------------------------------------------------------------------
 
 TEST_CASE("a peer that never answers pings is dropped with pong_timeout" * suite) {
     auto cfg = loopback_config();
