@@ -2,14 +2,20 @@
 """Runs the standard benchmark matrix: wscoro against a plain Boost.Beast server, side by side.
 
 For every scenario and server: start the server pinned to one core, wait for its
-"listening on ws://..." line, run the load generator (wscoro-bench) pinned to another core with
---server-pid (so it reports the server's CPU time), stop the server with SIGTERM. Prints a
-Markdown table on stdout (progress goes to stderr) and can write every raw generator report as
-JSON (--json) and a bar chart (--svg).
+"listening on ws://..." line, run the load generator pinned to another core with --server-pid (so
+it reports the server's CPU time), stop the server with SIGTERM. Prints a Markdown table on stdout
+(progress goes to stderr) and can write every raw generator report as JSON (--json) and a bar
+chart (--svg).
+
+Two generators take the same command line and print the same report: wscoro-bench-epoll (raw
+epoll, its own RFC 6455 client; the default for echo and broadcast when it is built) and
+wscoro-bench (built on wscoro; always used for connect). --generator picks one; --smoke runs echo
+and broadcast with both.
 
     python3 bench/run.py                       # the whole matrix, build/release
     python3 bench/run.py --build build/h-raw --only echo1,echo16 --repeat 3
     python3 bench/run.py --smoke               # seconds: checks that everything runs and verifies
+    python3 bench/run.py --generator wscoro    # echo and broadcast with wscoro-bench too
 
 Exit status: 0 when every run finished without errors and verification failures, 1 otherwise,
 2 for a bad command line or missing binaries, 130 after Ctrl-C. Python 3.11 stdlib only.
@@ -38,6 +44,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 GENERATOR_BOUND_PCT = 90.0  # above this the generator, not the server, may be the limit
 UNSATURATED_PCT = 80.0  # server and generator both below: something else had the cores
+BUSY_MACHINE_PCT = 10.0  # a process ready to run waited this much of the window for a CPU
 
 
 # ---------------------------------------------------------------------------------------------
@@ -75,6 +82,10 @@ SCENARIOS = [
 THREADS2 = Scenario("echo1-threads2", "echo", SCENARIOS[0].params, SCENARIOS[0].smoke)
 ALL_NAMES = [s.name for s in SCENARIOS] + [THREADS2.name]
 SERVERS = ["wscoro", "raw-beast"]
+GENERATORS = ["epoll", "wscoro"]  # preference order for echo and broadcast
+GENERATOR_PATHS = {"epoll": "bench/epoll_gen/wscoro-bench-epoll", "wscoro": "bench/generator/wscoro-bench"}
+GENERATOR_TARGETS = {"epoll": "wscoro_bench_epoll", "wscoro": "wscoro_bench_generator"}
+GENERATOR_NAMES = {"epoll": "wscoro-bench-epoll", "wscoro": "wscoro-bench", None: "—"}
 
 # What the table shows for each kind of scenario: (headline key, unit, higher is better).
 HEADLINES = {
@@ -88,6 +99,8 @@ CPU_KEYS = {
     "connect": ("server_cpu_us_per_handshake", "handshake"),  # when the generator reports it
 }
 LATENCY_KEYS = {"echo": "rtt_us", "broadcast": "latency_us"}
+# The generator's own CPU time per unit (wscoro-bench-epoll reports it).
+GEN_CPU_KEYS = {"echo": "generator_cpu_us_per_msg", "broadcast": "generator_cpu_us_per_delivery"}
 
 
 @dataclass
@@ -107,6 +120,7 @@ class Run:
     variant: str
     rep: int
     server_cmd: list[str]
+    generator: str = "wscoro"  # which load generator: "epoll" or "wscoro"
     generator_cmd: list[str] = field(default_factory=list)
     url: str | None = None
     server_pid: int | None = None
@@ -224,10 +238,10 @@ def server_command(ctx: Context, v: Variant, mode: str) -> list[str]:
     return pinned(v.server_cpus, cmd)
 
 
-def generator_command(ctx: Context, s: Scenario, v: Variant, url: str, pid: int) -> list[str]:
+def generator_command(ctx: Context, s: Scenario, v: Variant, gen: str, url: str, pid: int) -> list[str]:
     a = ctx.args
     p = s.effective(a.smoke)
-    cmd = [str(ctx.binaries["generator"]), "--url", url, "--scenario", s.kind,
+    cmd = [str(ctx.binaries[f"generator-{gen}"]), "--url", url, "--scenario", s.kind,
            "--connections", str(p["connections"])]
     if "depth" in p:
         cmd += ["--depth", str(p["depth"])]
@@ -263,14 +277,15 @@ def headline_text(kind: str, result: dict | None) -> str:
     return text
 
 
-def run_one(ctx: Context, s: Scenario, v: Variant, rep: int) -> Run:
+def run_one(ctx: Context, s: Scenario, v: Variant, rep: int, gen: str) -> Run:
     a = ctx.args
     mode = "broadcast" if s.kind == "broadcast" else "echo"
-    run = Run(scenario=s.name, variant=v.key, rep=rep, server_cmd=server_command(ctx, v, mode))
+    run = Run(scenario=s.name, variant=v.key, rep=rep, server_cmd=server_command(ctx, v, mode),
+              generator=gen)
     ctx.done_runs += 1
-    progress(ctx, f"({ctx.done_runs}/{ctx.total_runs}) {s.name} · {v.key} · rep {rep + 1}/{a.repeat}: "
-                  "starting")
-    stem = f"{s.name}.{v.key}.{rep}"
+    what = f"{s.name} · {v.key} · {gen} generator · rep {rep + 1}/{a.repeat}"
+    progress(ctx, f"({ctx.done_runs}/{ctx.total_runs}) {what}: starting")
+    stem = f"{s.name}.{v.key}.{gen}.{rep}"
     out_path, err_path = ctx.workdir / f"{stem}.server.out", ctx.workdir / f"{stem}.server.err"
     begin = time.monotonic()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
@@ -278,7 +293,7 @@ def run_one(ctx: Context, s: Scenario, v: Variant, rep: int) -> Run:
     run.server_pid = server.pid  # taskset execs the server: same pid
     try:
         run.url = wait_listening(server, out_path, a.listen_timeout)
-        run.generator_cmd = generator_command(ctx, s, v, run.url, server.pid)
+        run.generator_cmd = generator_command(ctx, s, v, gen, run.url, server.pid)
         limit = a.warmup + a.duration + a.generator_slack + (60 if s.kind == "connect" else 0)
         gen = ctx.children.start(run.generator_cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                  stderr=None if a.progress else subprocess.PIPE, text=True)
@@ -319,8 +334,7 @@ def run_one(ctx: Context, s: Scenario, v: Variant, rep: int) -> Run:
     elif code not in (0, None) and not killed and run.failure is None:
         run.failure = f"server exited with code {code} after SIGTERM"
     status = headline_text(s.kind, run.result) if run.ok() else f"FAILED: {run.failure}"
-    progress(ctx, f"({ctx.done_runs}/{ctx.total_runs}) {s.name} · {v.key} · rep {rep + 1}/{a.repeat}: "
-                  f"{run.elapsed_s:.1f}s, {status}")
+    progress(ctx, f"({ctx.done_runs}/{ctx.total_runs}) {what}: {run.elapsed_s:.1f}s, {status}")
     if not run.ok():
         for name, text in (("generator stderr", run.generator_stderr_tail),
                            ("server stderr", run.server_log_tail)):
@@ -365,18 +379,26 @@ def median_of(runs: list[Run], key: str, sub: str | None = None):
     return statistics.median(values) if values else None
 
 
+def generators_of(runs: list[Run], scenario: str) -> list[str]:
+    """The generators that ran `scenario`, in GENERATORS order."""
+    used = {r.generator for r in runs if r.scenario == scenario}
+    return [g for g in GENERATORS if g in used]
+
+
 def summarize(runs: list[Run], scenarios: list[Scenario], smoke: bool, servers: list[str]) -> dict:
     by = {}
     for r in runs:
-        by.setdefault((r.scenario, r.variant), []).append(r)
+        by.setdefault((r.scenario, r.variant, r.generator), []).append(r)
     rows, latency, threads = [], [], None
     for s in scenarios:
         if s.name == THREADS2.name:
-            t1 = by.get((THREADS2.name, "wscoro-t1")) or by.get(("echo1", "wscoro"), [])
-            t2 = by.get((THREADS2.name, "wscoro-t2"), [])
+            gens = generators_of(runs, THREADS2.name)
+            gen = gens[0] if gens else None
+            t1 = by.get((THREADS2.name, "wscoro-t1", gen)) or by.get(("echo1", "wscoro", gen), [])
+            t2 = by.get((THREADS2.name, "wscoro-t2", gen), [])
             v1, v2 = median_of(t1, "msg_per_s"), median_of(t2, "msg_per_s")
             threads = {
-                "scenario": s.label(smoke),
+                "scenario": s.label(smoke), "generator": gen,
                 "t1_msg_per_s": v1, "t2_msg_per_s": v2,
                 "ratio": v2 / v1 if v1 and v2 else None,
                 "t1_cpu_us": median_of(t1, "server_cpu_us_per_msg"),
@@ -386,27 +408,36 @@ def summarize(runs: list[Run], scenarios: list[Scenario], smoke: bool, servers: 
                 "failed": sum(not r.ok() for r in t1 + t2), "runs": len(t1) + len(t2),
             }
             continue
-        per = {srv: by.get((s.name, srv), []) for srv in servers}
-        cpu_key, per_unit = CPU_KEYS[s.kind]
-        for key, unit, higher in HEADLINES[s.kind]:
-            values = {srv: median_of(per[srv], key) for srv in servers}
-            w, b = values.get("wscoro"), values.get("raw-beast")
-            row = {
-                "scenario": s.name, "label": s.label(smoke), "kind": s.kind, "metric": key,
-                "unit": unit, "higher_is_better": higher, "values": values,
-                "ratio": w / b if isinstance(w, (int, float)) and b else None,
-                "cpu_key": cpu_key, "cpu_unit": per_unit,
-                "cpu_us": {srv: median_of(per[srv], cpu_key) for srv in servers},
-                "generator_cpu_pct": {srv: median_of(per[srv], "generator_cpu_pct") for srv in servers},
-                "server_cpu_pct": {srv: median_of(per[srv], "server_cpu_pct") for srv in servers},
-                "failed": {srv: sum(not r.ok() for r in per[srv]) for srv in servers},
-                "runs": {srv: len(per[srv]) for srv in servers},
-            }
-            rows.append(row)
-        if s.kind in LATENCY_KEYS:
+        for gen in generators_of(runs, s.name):
+            per = {srv: by.get((s.name, srv, gen), []) for srv in servers}
+            cpu_key, per_unit = CPU_KEYS[s.kind]
+            gen_key = GEN_CPU_KEYS.get(s.kind, "")
+            for key, unit, higher in HEADLINES[s.kind]:
+                values = {srv: median_of(per[srv], key) for srv in servers}
+                w, b = values.get("wscoro"), values.get("raw-beast")
+                row = {
+                    "scenario": s.name, "label": s.label(smoke), "kind": s.kind, "generator": gen,
+                    "metric": key, "unit": unit, "higher_is_better": higher, "values": values,
+                    "ratio": w / b if isinstance(w, (int, float)) and b else None,
+                    "cpu_key": cpu_key, "cpu_unit": per_unit,
+                    "cpu_us": {srv: median_of(per[srv], cpu_key) for srv in servers},
+                    "generator_cpu_pct": {srv: median_of(per[srv], "generator_cpu_pct") for srv in servers},
+                    "generator_cpu_us": {srv: median_of(per[srv], gen_key) for srv in servers},
+                    "server_cpu_pct": {srv: median_of(per[srv], "server_cpu_pct") for srv in servers},
+                    # wscoro-bench-epoll: share of the window spent ready to run but without a CPU
+                    "server_wait_pct": {srv: median_of(per[srv], "server_run_queue_wait_pct")
+                                        for srv in servers},
+                    "generator_wait_pct": {srv: median_of(per[srv], "generator_run_queue_wait_pct")
+                                           for srv in servers},
+                    "failed": {srv: sum(not r.ok() for r in per[srv]) for srv in servers},
+                    "runs": {srv: len(per[srv]) for srv in servers},
+                }
+                rows.append(row)
+            if s.kind not in LATENCY_KEYS:
+                continue
             lk = LATENCY_KEYS[s.kind]
             latency.append({
-                "label": s.label(smoke), "key": lk,
+                "label": s.label(smoke), "generator": gen, "key": lk,
                 "p50": {srv: median_of(per[srv], lk, "p50") for srv in servers},
                 "p99": {srv: median_of(per[srv], lk, "p99") for srv in servers},
             })
@@ -453,19 +484,22 @@ def markdown(summary: dict, machine: dict, command: str, settings: dict, servers
     out.append(f"Settings: warmup {settings['warmup']:g} s, duration {settings['duration']:g} s, "
                f"{settings['repeat']} repetition(s) (median), wscoro --threads {settings['threads']}, "
                f"{pin}{', SMOKE sizes' if settings['smoke'] else ''}")
+    gens = ", ".join(GENERATOR_NAMES[g] for g in settings["generators"])
+    out.append(f"Generators: {gens} for echo and broadcast; wscoro-bench for connect")
     out.append("")
-    head = ["scenario", "metric"] + servers
+    head = ["scenario", "generator", "metric"] + servers
     if len(servers) == 2:
         head.append("wscoro/raw")
     head += [f"server µs/unit {srv}" for srv in servers]
     head += [f"gen CPU {srv}" for srv in servers]
     head.append("notes")
     out.append("| " + " | ".join(head) + " |")
-    aligns = ["---" if i < 2 or i == len(head) - 1 else "---:" for i in range(len(head))]
+    aligns = ["---" if i < 3 or i == len(head) - 1 else "---:" for i in range(len(head))]
     out.append("|" + "|".join(aligns) + "|")
     for row in summary["rows"]:
         notes = []
-        cells = [row["label"], f"{row['unit']}" + ("" if row["higher_is_better"] else " (lower is better)")]
+        cells = [row["label"], GENERATOR_NAMES[row["generator"]],
+                 f"{row['unit']}" + ("" if row["higher_is_better"] else " (lower is better)")]
         cells += [fmt_value(row["values"][srv]) for srv in servers]
         if len(servers) == 2:
             ratio = row["ratio"]
@@ -477,6 +511,8 @@ def markdown(summary: dict, machine: dict, command: str, settings: dict, servers
         for srv in servers:
             g = row["generator_cpu_pct"][srv]
             cell = fmt_pct(g)
+            if isinstance(row["generator_cpu_us"][srv], (int, float)):
+                cell += f" ({row['generator_cpu_us'][srv]:.2f} µs/{per})"
             if isinstance(g, (int, float)) and g > GENERATOR_BOUND_PCT:
                 cell += " generator-bound"
             cells.append(cell)
@@ -486,6 +522,12 @@ def markdown(summary: dict, machine: dict, command: str, settings: dict, servers
         if unsaturated:
             busy = ", ".join(f"{srv} server {fmt_pct(row['server_cpu_pct'][srv])}" for srv in unsaturated)
             notes.append(f"neither core saturated ({busy}): wake-up latency or a busy machine")
+        waited = [f"{srv} server {fmt_pct(row['server_wait_pct'][srv])}, generator "
+                  f"{fmt_pct(row['generator_wait_pct'][srv])}" for srv in servers
+                  if any(isinstance(w, (int, float)) and w > BUSY_MACHINE_PCT
+                         for w in (row["server_wait_pct"][srv], row["generator_wait_pct"][srv]))]
+        if waited:
+            notes.append(f"busy machine: ready but waiting for a CPU ({'; '.join(waited)} of the window)")
         for srv in servers:
             if row["failed"][srv]:
                 notes.append(f"{srv}: {row['failed'][srv]}/{row['runs'][srv]} runs FAILED")
@@ -498,18 +540,18 @@ def markdown(summary: dict, machine: dict, command: str, settings: dict, servers
         out.append("")
         out.append("Latency (µs; echo: round trip, broadcast: publish to delivery), median over repetitions:")
         out.append("")
-        lh = ["scenario"] + [f"{srv} p50" for srv in servers] + [f"{srv} p99" for srv in servers]
+        lh = ["scenario", "generator"] + [f"{srv} p50" for srv in servers] + [f"{srv} p99" for srv in servers]
         out.append("| " + " | ".join(lh) + " |")
-        out.append("|---|" + "|".join("---:" for _ in lh[1:]) + "|")
+        out.append("|---|---|" + "|".join("---:" for _ in lh[2:]) + "|")
         for l in latency:
-            cells = [l["label"]] + [fmt_value(l["p50"][srv]) for srv in servers]
+            cells = [l["label"], GENERATOR_NAMES[l["generator"]]] + [fmt_value(l["p50"][srv]) for srv in servers]
             cells += [fmt_value(l["p99"][srv]) for srv in servers]
             out.append("| " + " | ".join(cells) + " |")
     t = summary["threads"]
     if t:
         out.append("")
-        out.append(f"Threads ({t['scenario']}): wscoro --threads 1 pinned as above vs --threads 2 with server "
-                   "and generator unpinned (sharing all CPUs):")
+        out.append(f"Threads ({t['scenario']}, {GENERATOR_NAMES.get(t['generator'], '?')}): wscoro --threads 1 "
+                   "pinned as above vs --threads 2 with server and generator unpinned (sharing all CPUs):")
         out.append("")
         out.append("| wscoro | msg/s | server µs/msg | gen CPU |")
         out.append("|---|---:|---:|---:|")
@@ -524,7 +566,8 @@ def markdown(summary: dict, machine: dict, command: str, settings: dict, servers
     out.append("Ratios: wscoro / raw-beast; higher is better except KB/conn. server µs/unit = server CPU "
                "time (user+system) per message, delivery or handshake in the measured window. "
                f"generator-bound: the generator used > {GENERATOR_BOUND_PCT:.0f}% of its core, so the "
-               "rate is a floor for the server.")
+               "rate is a floor for the server. gen CPU: the generator's share of its core (and, for "
+               "wscoro-bench-epoll, its CPU time per unit).")
     return "\n".join(out) + "\n"
 
 
@@ -591,7 +634,8 @@ def svg_chart(summary: dict, machine: dict, settings: dict) -> str:
         lines = [(kind, 13, ' font-weight="bold"'), (params, 11, ""),
                  (g["unit"] + ("" if g["higher_is_better"] else " (lower better)"), 11, ""),
                  (f"raw {fmt_value(g['values']['raw-beast'])}", 10, ' fill="#555"'),
-                 (f"wscoro {fmt_value(g['values']['wscoro'])}", 10, ' fill="#555"')]
+                 (f"wscoro {fmt_value(g['values']['wscoro'])}", 10, ' fill="#555"'),
+                 (f"by {GENERATOR_NAMES[g['generator']]}", 10, ' fill="#555"')]
         for k, (text, size, extra) in enumerate(lines):
             s.append(f'<text x="{cx:.1f}" y="{top + plot_h + 18 + k * 15}" font-size="{size}" '
                      f'text-anchor="middle"{extra}>{esc(text)}</text>')
@@ -621,7 +665,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         epilog=f"scenarios: {', '.join(ALL_NAMES)}")
     p.add_argument("--build", default="build/release",
                    help="build directory, relative to the repository root (default: %(default)s)")
-    p.add_argument("--generator", help="wscoro-bench binary (default: BUILD/bench/generator/wscoro-bench)")
+    p.add_argument("--generator", choices=GENERATORS,
+                   help="load generator for echo and broadcast: epoll = wscoro-bench-epoll (raw epoll, "
+                        "the cheaper one), wscoro = wscoro-bench (built on wscoro); connect always uses "
+                        "wscoro-bench (default: epoll if built, else wscoro; --smoke: both)")
+    p.add_argument("--epoll-bench", help="wscoro-bench-epoll binary (default: BUILD/" + GENERATOR_PATHS["epoll"] + ")")
+    p.add_argument("--wscoro-bench", help="wscoro-bench binary (default: BUILD/" + GENERATOR_PATHS["wscoro"] + ")")
     p.add_argument("--warmup", type=float, help="seconds before the measured window (default 2; smoke 0.2)")
     p.add_argument("--duration", type=float, help="seconds measured (default 8; smoke 0.5)")
     p.add_argument("--only", help=f"comma-separated scenarios (default: all of {','.join(ALL_NAMES)})")
@@ -668,7 +717,9 @@ def cpu_set(spec: str) -> set[int]:
     return cpus
 
 
-def plan(a: argparse.Namespace) -> list[tuple[Scenario, Variant, int]]:
+def plan(a: argparse.Namespace, generators: list[str]) -> list[tuple[Scenario, Variant, int, str]]:
+    """Every run: (scenario, server variant, repetition, generator). `generators` serve echo and
+    broadcast (the first also echo1-threads2); connect always runs with wscoro-bench."""
     variants = {
         "wscoro": Variant("wscoro", "wscoro", a.threads, a.server_cpu, a.generator_cpu),
         "raw-beast": Variant("raw-beast", "raw-beast", None, a.server_cpu, a.generator_cpu),
@@ -687,28 +738,42 @@ def plan(a: argparse.Namespace) -> list[tuple[Scenario, Variant, int]]:
             order.append(Variant("wscoro-t2", "wscoro", 2, both, None))
             for rep in range(a.repeat):
                 for v in (order if rep % 2 == 0 else order[::-1]):
-                    jobs.append((s, v, rep))
+                    jobs.append((s, v, rep, generators[0]))
             continue
+        gens = ["wscoro"] if s.kind == "connect" else generators
         for rep in range(a.repeat):
-            order = [variants[n] for n in a.server_list]
-            for v in (order if rep % 2 == 0 else order[::-1]):
-                jobs.append((s, v, rep))
+            for gen in gens:
+                order = [variants[n] for n in a.server_list]
+                for v in (order if rep % 2 == 0 else order[::-1]):
+                    jobs.append((s, v, rep, gen))
     return jobs
 
 
 def main(argv: list[str]) -> int:
     a = parse_args(argv)
     build = (REPO / a.build).resolve() if not Path(a.build).is_absolute() else Path(a.build)
+    overrides = {"epoll": a.epoll_bench, "wscoro": a.wscoro_bench}
     binaries = {
         "wscoro": build / "apps/wscoro/wscoro",
         "raw-beast": build / "bench/raw_beast/raw-beast-server",
-        "generator": Path(a.generator).resolve() if a.generator else build / "bench/generator/wscoro-bench",
+        **{f"generator-{g}": Path(overrides[g]).resolve() if overrides[g] else build / GENERATOR_PATHS[g]
+           for g in GENERATORS},
     }
-    jobs = plan(a)
-    needed = {"generator"} | {v.server for _, v, _ in jobs}
+    if a.generator:
+        generators = [a.generator]
+    elif a.smoke:  # the smoke test keeps both generators from rotting
+        generators = list(GENERATORS)
+    elif os.access(binaries["generator-epoll"], os.X_OK):
+        generators = ["epoll"]
+    else:
+        generators = ["wscoro"]
+        print(f"run.py: {binaries['generator-epoll']} is not built (target {GENERATOR_TARGETS['epoll']}); "
+              "echo and broadcast use wscoro-bench, which may be the bottleneck", file=sys.stderr)
+    jobs = plan(a, generators)
+    needed = {f"generator-{g}" for *_, g in jobs} | {v.server for _, v, _, _ in jobs}
     missing = [f"{k}: {binaries[k]}" for k in sorted(needed) if not os.access(binaries[k], os.X_OK)]
     if missing:
-        targets = "wscoro_cli wscoro_bench_raw_beast wscoro_bench_generator"
+        targets = "wscoro_cli wscoro_bench_raw_beast " + " ".join(GENERATOR_TARGETS[g] for g in GENERATORS)
         print(f"run.py: missing binaries (build them: cmake --build {shlex.quote(str(build))} "
               f"--target {targets}):\n  " + "\n  ".join(missing), file=sys.stderr)
         return 2
@@ -735,7 +800,8 @@ def main(argv: list[str]) -> int:
     settings = {"warmup": a.warmup, "duration": a.duration, "repeat": a.repeat, "threads": a.threads,
                 "server_cpu": a.server_cpu, "generator_cpu": a.generator_cpu, "smoke": a.smoke,
                 "servers": a.server_list, "scenarios": a.scenarios, "build": str(build),
-                "window": a.window, "concurrency": a.concurrency}
+                "window": a.window, "concurrency": a.concurrency, "generators": generators,
+                "connect_generator": "wscoro"}
     children = Children()
 
     def on_sigterm(signum, frame):  # noqa: ARG001 -- end like Ctrl-C: stop the children first
@@ -748,8 +814,8 @@ def main(argv: list[str]) -> int:
         ctx = Context(a, binaries, children, Path(workdir), time.monotonic(), len(jobs))
         progress(ctx, f"{len(jobs)} runs, about {len(jobs) * (a.warmup + a.duration + 1):.0f} s or more")
         try:
-            for s, v, rep in jobs:
-                runs.append(run_one(ctx, s, v, rep))
+            for s, v, rep, gen in jobs:
+                runs.append(run_one(ctx, s, v, rep, gen))
         except (KeyboardInterrupt, Interrupted):
             interrupted = True
             print("\nrun.py: interrupted; stopping the processes it started", file=sys.stderr)
@@ -763,7 +829,8 @@ def main(argv: list[str]) -> int:
     if failed:
         print(f"\n{len(failed)} of {len(runs)} runs FAILED:", file=sys.stderr)
         for r in failed:
-            print(f"  {r.scenario} · {r.variant} · rep {r.rep + 1}: {r.failure}", file=sys.stderr)
+            print(f"  {r.scenario} · {r.variant} · {r.generator} generator · rep {r.rep + 1}: {r.failure}",
+                  file=sys.stderr)
     if a.json:
         doc = {"machine": machine, "command": command, "settings": settings, "summary": summary,
                "runs": [r.__dict__ for r in runs], "interrupted": interrupted}
