@@ -274,6 +274,7 @@ TEST_CASE("validate client_config names each invalid field") {
     auto rules = connection_rules<C>(self);
     rules.push_back({"url", [](C& c) { c.url.clear(); }});
     rules.push_back({"reconnect_delay", [](C& c) { c.reconnect_delay = -1ms; }});
+    rules.push_back({"reconnect_delay_max", [](C& c) { c.reconnect_delay_max = c.reconnect_delay - 1ms; }});
     rules.push_back({"max_reconnects", [](C& c) { c.max_reconnects = -1; }});
     rules.push_back({"handshake_timeout", [](C& c) { c.handshake_timeout = 0ms; }});
     rules.push_back({"handshake_timeout", [](C& c) { c.handshake_timeout = -1ms; }});
@@ -281,6 +282,7 @@ TEST_CASE("validate client_config names each invalid field") {
 
     auto allowed = connection_limits<C>(self);
     allowed.push_back([](C& c) { c.reconnect_delay = 0ms; });
+    allowed.push_back([](C& c) { c.reconnect_delay_max = c.reconnect_delay; });  // a constant pause
     allowed.push_back([](C& c) { c.max_reconnects = 0; });  // unlimited
     allowed.push_back([](C& c) { c.auto_reconnect = false; });
     // validate() checks fields, not the URL's syntax: that is parse_url's job (connect runs both).

@@ -8,8 +8,10 @@
 #include "facade.hpp"
 #include "stream_connection.hpp"
 
+#include <algorithm>
 #include <future>
 #include <mutex>
+#include <random>
 
 namespace wscoro {
 
@@ -20,6 +22,22 @@ struct callbacks {
     client::message_handler on_message;
     error_handler on_error;
 };
+
+// The pause before the next attempt: reconnect_delay doubled for each failed attempt in a row, at
+// most reconnect_delay_max; then up to a quarter of it is added at random (near reconnect_delay_max
+// taken off instead), so that clients that lost the same server spread out within the bound.
+duration reconnect_pause(client_config const& cfg, int failures_in_a_row, std::minstd_rand& rng) {
+    auto const most = cfg.reconnect_delay_max;
+    duration base = cfg.reconnect_delay;
+    // Bounded: a positive base reaches `most` within 64 doublings; a zero base stays zero.
+    for (int i = 0; i < failures_in_a_row && base > duration::zero() && base < most; ++i)
+        base = base > most / 2 ? most : base * 2;
+    base = std::min(base, most);
+    auto const span = base / 4;
+    auto const low = std::min(base, most - span);
+    std::uniform_int_distribution<duration::rep> jitter{0, span.count()};
+    return low + duration{jitter(rng)};
+}
 }  // namespace
 
 struct client::impl : std::enable_shared_from_this<impl> {
@@ -37,6 +55,10 @@ struct client::impl : std::enable_shared_from_this<impl> {
     std::atomic<bool> connected{false};
     std::atomic<bool> supervising{false};
     std::atomic<std::size_t> reconnects{0};
+    // Set when the client is destroyed from one of its own callbacks: the I/O thread finishes the
+    // close by itself, and no callback may run once the client is gone.
+    std::atomic<bool> orphaned{false};
+    std::minstd_rand rng{std::random_device{}()};  // reconnect jitter; used on io's thread only
 
     asio::awaitable<void> supervise(std::shared_ptr<callbacks const> cb,
                                     std::shared_ptr<std::promise<std::pair<error_code, std::string>>> first);
@@ -51,11 +73,12 @@ struct client::impl : std::enable_shared_from_this<impl> {
 asio::awaitable<void> client::impl::deliver(callbacks const& cb, connection_ptr c) {
     using detail::invoke_callback;
     // A callback that threw closes the connection with 1011; the stream is drained until it ends.
-    bool healthy = invoke_callback(cb.on_connect, cb.on_error, "on_connect");
+    bool healthy = orphaned || invoke_callback(cb.on_connect, cb.on_error, "on_connect");
     if (!healthy) c->close(close_code::internal_error, "internal error");
     for (;;) {
         auto [ec, m] = co_await c->async_receive(detail::use_tuple);
         if (ec) break;
+        if (orphaned) continue;  // drained until the close completes, delivered to no one
         if (healthy && !invoke_callback(cb.on_message, cb.on_error, "on_message", m)) {
             healthy = false;
             c->close(close_code::internal_error, "internal error");
@@ -86,7 +109,7 @@ asio::awaitable<void> client::impl::supervise(
             first->set_value({ec, diag.message});
             first.reset();
             if (ec) break;
-        } else if (ec && cb->on_error && !stopping()) {  // not an attempt disconnect() aborted
+        } else if (ec && cb->on_error && !stopping() && !orphaned) {  // not one disconnect() aborted
             cb->on_error(ec, diag.message);
         }
         if (!ec) {
@@ -98,7 +121,7 @@ asio::awaitable<void> client::impl::supervise(
                 current.reset();
             }
             connected = false;
-            detail::invoke_callback(cb->on_disconnect, cb->on_error, "on_disconnect", why);
+            if (!orphaned) detail::invoke_callback(cb->on_disconnect, cb->on_error, "on_disconnect", why);
         } else {
             ++failures_in_a_row;
         }
@@ -110,7 +133,7 @@ asio::awaitable<void> client::impl::supervise(
                                      " failed reconnect attempts to " + cfg.url);
             break;
         }
-        auto timer = std::make_shared<asio::steady_timer>(ex, cfg.reconnect_delay);
+        auto timer = std::make_shared<asio::steady_timer>(ex, reconnect_pause(cfg, failures_in_a_row, rng));
         {
             std::lock_guard lock{mutex};
             if (stop_requested) break;
@@ -129,7 +152,19 @@ asio::awaitable<void> client::impl::supervise(
 
 client::client(client_config cfg) : impl_(std::make_shared<impl>()) { impl_->cfg = std::move(cfg); }
 
-client::~client() { close(); }
+client::~client() {
+    auto& st = *impl_;
+    std::shared_ptr<detail::io_threads> io;
+    {
+        std::lock_guard lock{st.mutex};
+        if (st.io && st.io->is_current()) io = st.io;
+    }
+    if (io) st.orphaned = true;  // destroyed from one of our callbacks: they are over
+    close();
+    // close() could not join the thread that runs this very code: detach it instead. It ends by
+    // itself once the connection is closed; impl_ and the io_context live until then.
+    if (io) io->join();
+}
 
 void client::set_callbacks(connect_handler on_connect, disconnect_handler on_disconnect,
                            message_handler on_message, error_handler on_error) {

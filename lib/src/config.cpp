@@ -64,6 +64,8 @@ error_code validate(client_config const& cfg, diagnostics& diag) {
     if (cfg.url.empty()) return invalid(diag, "client_config.url", "must not be empty");
     if (cfg.reconnect_delay < duration::zero())
         return invalid(diag, "client_config.reconnect_delay", "must not be negative");
+    if (cfg.reconnect_delay_max < cfg.reconnect_delay)
+        return invalid(diag, "client_config.reconnect_delay_max", "must not be shorter than reconnect_delay");
     if (cfg.max_reconnects < 0) return invalid(diag, "client_config.max_reconnects", "must not be negative");
     if (cfg.handshake_timeout <= duration::zero())
         return invalid(diag, "client_config.handshake_timeout", "must be positive");

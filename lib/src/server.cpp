@@ -3,6 +3,7 @@
 #include "facade.hpp"
 #include "stream_connection.hpp"
 
+#include <atomic>
 #include <mutex>
 
 namespace wscoro {
@@ -14,24 +15,30 @@ struct callbacks {
     server::disconnect_handler on_disconnect;
     server::message_handler on_message;
     error_handler on_error;
+    // Set when the server is destroyed from one of its own callbacks: its threads drain by
+    // themselves, and from then on no callback starts (the application may be gone too).
+    std::shared_ptr<std::atomic<bool>> orphaned{};  // made by start()
 };
 
 // The facade's application coroutine, one per connection: the connection's message stream turned
 // into callbacks. Everything here runs on the connection's strand, so callbacks never overlap.
 asio::awaitable<void> deliver(std::shared_ptr<callbacks const> cb, connection_ptr c) {
     using detail::invoke_callback;
+    auto const orphaned = [&cb] { return cb->orphaned->load(); };
     // A callback that threw closes the connection with 1011; the stream is drained until it ends.
-    bool healthy = invoke_callback(cb->on_connect, cb->on_error, "on_connect", c);
+    bool healthy = orphaned() || invoke_callback(cb->on_connect, cb->on_error, "on_connect", c);
     if (!healthy) c->close(close_code::internal_error, "internal error");
     for (;;) {
         auto [ec, m] = co_await c->async_receive(detail::use_tuple);
         if (ec) break;
+        if (orphaned()) continue;  // drained until the close completes, delivered to no one
         if (healthy && !invoke_callback(cb->on_message, cb->on_error, "on_message", c, m)) {
             healthy = false;
             c->close(close_code::internal_error, "internal error");
         }
     }
     auto const why = c->disconnect_reason();
+    if (orphaned()) co_return;
     if (why == error::send_queue_full && cb->on_error)
         cb->on_error(why, "connection " + c->id() + " (" + c->remote_address() +
                               ") closed with 1008: send queue overflow (slow consumer)");
@@ -48,11 +55,18 @@ struct server::impl {
     std::shared_ptr<detail::io_threads> io;
     std::shared_ptr<listener> lst;  // the running listener; its run() holds another reference
     std::shared_ptr<metrics> stats = std::make_shared<metrics>();
+    std::shared_ptr<std::atomic<bool>> orphaned;  // of the callbacks of the last start()
 };
 
 server::server(server_config cfg) : impl_(std::make_unique<impl>()) { impl_->cfg = std::move(cfg); }
 
 server::~server() {
+    {
+        std::lock_guard lock{impl_->mutex};
+        // Destroyed from one of its own callbacks: no callback starts from now on. (With threads > 1,
+        // callbacks already running on the other threads finish.)
+        if (impl_->io && impl_->io->is_current() && impl_->orphaned) impl_->orphaned->store(true);
+    }
     stop();
     // Destroyed from one of its own callbacks: stop() could not join the threads; join() detaches
     // them (they end once drained). Otherwise stop() joined them and this is a no-op.
@@ -92,8 +106,12 @@ error_code server::start(diagnostics& diag) {
 
     auto io = std::make_shared<detail::io_threads>(impl_->cfg.threads);
     auto lst = std::make_shared<listener>(io->ioc.get_executor(), impl_->cfg);
-    auto cb = std::make_shared<callbacks const>(impl_->next_callbacks);
-    lst->set_error_handler(cb->on_error);
+    auto fresh = impl_->next_callbacks;
+    fresh.orphaned = std::make_shared<std::atomic<bool>>(false);
+    auto cb = std::make_shared<callbacks const>(std::move(fresh));
+    lst->set_error_handler([cb](error_code ec, std::string_view what) {
+        if (cb->on_error && !cb->orphaned->load()) cb->on_error(ec, what);
+    });
     lst->set_http_handler(impl_->next_http);
     lst->set_metrics(impl_->stats);
     if (auto ec = lst->listen(diag)) {
@@ -114,6 +132,7 @@ error_code server::start(diagnostics& diag) {
     io->start();
     impl_->io = std::move(io);
     impl_->lst = std::move(lst);
+    impl_->orphaned = cb->orphaned;
     return {};
 }
 

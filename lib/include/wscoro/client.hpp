@@ -13,8 +13,10 @@ namespace wscoro {
 /// Thread-safe. Callbacks run on the client's I/O thread, one at a time and in order.
 /// Reconnection (auto_reconnect): after an established connection is lost for any reason but
 /// disconnect()/close(), the client waits reconnect_delay and tries again, up to max_reconnects
-/// attempts in a row without success (0 = forever); on_error reports each failed attempt. A failed
-/// connect() is returned to its caller and not retried.
+/// attempts in a row without success (0 = forever); on_error reports each failed attempt. Each
+/// failure doubles the next pause, up to reconnect_delay_max (plus up to 25% jitter, never beyond
+/// it); a successful connection resets it to reconnect_delay. A failed connect() is returned to its
+/// caller and not retried.
 class client {
 public:
     using connect_handler = std::function<void()>;
@@ -22,7 +24,9 @@ public:
     using message_handler = std::function<void(message const&)>;
 
     explicit client(client_config cfg);
-    ~client();  ///< close()
+    /// close(). May run inside one of this client's callbacks: the connection is then closed in the
+    /// background, and no callback runs after this returns.
+    ~client();
     client(client const&) = delete;
     client& operator=(client const&) = delete;
 

@@ -63,7 +63,15 @@ struct server_config {
 /// The Go component's WSClientConfig.
 struct client_config {
     std::string url;                ///< ws://host[:port][/path][?query]
-    duration reconnect_delay = 5s;  ///< pause before each reconnect attempt
+    /// The first pause before reconnecting (the Go component's constant pause). Each failed attempt
+    /// in a row doubles the next pause, up to reconnect_delay_max; a successful connection resets it.
+    duration reconnect_delay = 5s;
+    /// Bound on the pause between attempts (must be >= reconnect_delay; equal = no backoff). Up to
+    /// a quarter of each pause is added at random (near this bound taken off instead, so no pause
+    /// exceeds it): clients that lost the same server do not all come back at the same instant.
+    /// 60 s: reached after four failures (5, 10, 20, 40, 60 s), so a long outage costs one attempt
+    /// a minute per client, and a server back after one waits at most a minute for its clients.
+    duration reconnect_delay_max = 60s;
     int max_reconnects = 0;         ///< 0 = unlimited
     bool auto_reconnect = true;     ///< reconnect after a connection is lost (never after disconnect())
     http_headers headers{};         ///< added to the upgrade request

@@ -24,7 +24,10 @@ public:
     using message_handler = std::function<void(connection_ptr const&, message const&)>;
 
     explicit server(server_config cfg = {});
-    ~server();  ///< stop()
+    /// stop(). May run inside one of this server's callbacks: the I/O threads then finish the stop
+    /// by themselves, and no callback starts after this returns (with threads > 1, callbacks
+    /// already running on the other threads finish).
+    ~server();
     server(server const&) = delete;
     server& operator=(server const&) = delete;
 
