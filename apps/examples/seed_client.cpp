@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     // WSClientConfig of the Go quick start; the fields keep their names (snake_case).
     wscoro::client_config config{
         .url = argc > 1 ? argv[1] : "ws://localhost:8080/ws",
-        .reconnect_delay = 5s,  // pause before each reconnect attempt
+        .reconnect_delay = 5s,  // first pause; doubles per failure up to reconnect_delay_max
         .max_reconnects = 0,    // 0 = try forever
         .auto_reconnect = true,
         .headers = {},  // extra headers for the upgrade request

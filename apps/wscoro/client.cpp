@@ -117,6 +117,7 @@ int client(client_options const& o) {
     cfg.url = o.url;
     cfg.auto_reconnect = o.reconnect;
     cfg.reconnect_delay = std::chrono::seconds{1};
+    cfg.reconnect_delay_max = std::chrono::seconds{30};  // an interactive tool: retry at least twice a minute
     cfg.ping_interval = o.ping_interval;
     cfg.pong_wait = std::max(cfg.pong_wait, 2 * o.ping_interval);
     // --echo answers from the receive callback, which must not block: a deep queue instead of
