@@ -77,6 +77,8 @@ public:
     }
     /// Bytes appended and not yet handed to the kernel.
     std::size_t corked_bytes() const noexcept { return pending_bytes_; }
+    /// Whether a write is in flight: what is corked meanwhile goes out when it completes.
+    bool writing() const noexcept { return writing_; }
     /// Whether a read is waiting for the peer (the reader has handled everything it got).
     bool reading() const noexcept { return reading_; }
     /// The reader got its message: it is busy until its next async_read_some.
@@ -89,12 +91,13 @@ public:
 
     /// Appends a small frame (head and body copied) if that needs no waiting; else returns false
     /// and the caller uses async_write_frame. Saves the posted completion of the common case.
+    /// Unlike Beast's writes, this never flushes: the caller (the write loop) knows whether more
+    /// is coming, and calls flush() when it runs dry.
     bool try_write_frame(asio::const_buffer head, asio::const_buffer body) {
         auto const n = head.size() + body.size();
         if (error_ || body.size() >= large_write || pending_bytes_ + n >= high_water) return false;
         append(head);
         append(body);
-        appended_now();
         return true;
     }
 
@@ -109,8 +112,7 @@ public:
         append(body, /*by_reference=*/false);
         apply_mask(reinterpret_cast<unsigned char*>(pending_storage_.data()) + pending_storage_.size() - body.size(),
                    body.size(), key);
-        appended_now();
-        return true;
+        return true;  // like try_write_frame: the caller flushes
     }
 
     /// Appends a whole frame made of `head` (copied) and `body` (copied when small, else by
@@ -166,8 +168,27 @@ public:
         // Beast wants more bytes: it has handled every frame it had, so the batch is complete.
         reading_ = true;
         flush();
-        if (!corking_) return next_.async_read_some(buffers, std::forward<ReadToken>(token));
-        return transport().async_read_some(buffers, std::forward<ReadToken>(token));
+        return asio::async_initiate<ReadToken, void(error_code, std::size_t)>(
+            [this](auto handler, MutableBufferSequence const& buffers) {
+                if (!corking_) return next_.async_read_some(buffers, std::move(handler));
+                // Asio tries every read at once, before waiting for readiness. Here that read comes
+                // before the reply to what was just read has been written, so in request/response
+                // traffic it finds nothing: a failed recvmsg per message. Start it behind the work
+                // that is ready instead (the reply's write among it).
+                read_cancelled_ = false;
+                auto slot = asio::get_associated_cancellation_slot(handler);
+                if (slot.is_connected())
+                    slot.assign([this](asio::cancellation_type type) {
+                        if (type != asio::cancellation_type::none) read_cancelled_ = true;
+                    });
+                asio::post(next_.get_executor(), [this, buffers, handler = std::move(handler)]() mutable {
+                    auto slot = asio::get_associated_cancellation_slot(handler);
+                    if (slot.is_connected()) slot.clear();
+                    if (read_cancelled_) return std::move(handler)(asio::error::operation_aborted, std::size_t{0});
+                    transport().async_read_some(buffers, std::move(handler));
+                });
+            },
+            token, buffers);
     }
 
     template <class ConstBufferSequence, class WriteToken>
@@ -314,6 +335,7 @@ private:
     std::size_t keep_capacity_ = 4096;
     bool writing_ = false;
     bool reading_ = false;
+    bool read_cancelled_ = false;      // a read waiting to start was cancelled (async_read_some)
     error_code error_;                 // the first write failure; every later write fails with it
     std::vector<segment> pending_;     // corked, in order
     std::string pending_storage_;      // owned bytes of pending_

@@ -5,10 +5,14 @@
 // operation (see PERFORMANCE-NOTES.md).
 #include <boost/asio/buffer.hpp>
 
+#include <sys/random.h>
+
 #include <array>
+#include <cerrno>
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <random>
 
 namespace wscoro::detail {
 
@@ -51,6 +55,44 @@ private:
 
     std::array<unsigned char, 14> bytes_{};
     std::size_t size_ = 0;
+};
+
+/// Fresh, unpredictable masking keys (RFC 6455 5.3, 10.3) from the kernel's CSPRNG, fetched 64 at
+/// a time: one getrandom() per 64 client frames. One per thread (thread_local at the caller).
+///
+/// Not Beast's make_prng(true): in Boost 1.81 its ChaCha20 feeds the block counter with `ctr_ / 16`
+/// while advancing ctr_ once per block, so every 16-word block comes out 16 times in a row and a
+/// client's keys cycle through 16 values (32 distinct in 256 draws; test/protocol finds it).
+class masking_key_source {
+public:
+    masking_key next() {
+        if (used_ == pool_.size()) refill();
+        return pool_[used_++];
+    }
+
+private:
+    void refill() {
+        static_assert(sizeof(pool_) == 4 * std::tuple_size_v<decltype(pool_)>);
+        auto* const p = reinterpret_cast<unsigned char*>(pool_.data());
+        std::size_t got = 0;
+        while (got < sizeof(pool_)) {
+            auto const n = ::getrandom(p + got, sizeof(pool_) - got, 0);
+            if (n > 0) {
+                got += static_cast<std::size_t>(n);
+            } else if (errno != EINTR) {
+                // No getrandom (seccomp, an old kernel): std::random_device reads the same source.
+                std::random_device device;
+                for (; got < sizeof(pool_); got += 4) {
+                    auto const v = device();
+                    std::memcpy(p + got, &v, 4);
+                }
+            }
+        }
+        used_ = 0;
+    }
+
+    std::array<masking_key, 64> pool_{};
+    std::size_t used_ = pool_.size();
 };
 
 /// XORs `n` bytes at `p` with the key, the first byte with key[0] (RFC 6455 5.3). Eight bytes at a

@@ -17,7 +17,6 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
-#include <boost/beast/websocket/detail/prng.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include <cstring>
@@ -42,6 +41,10 @@ public:
         ws_.read_message_max(opts_.max_message_size);
         ws_.write_buffer_bytes(std::max<std::size_t>(opts_.write_buffer_size, 8));
         ws_.auto_fragment(false);  // one frame per message: no per-fragment overhead on big payloads
+        // A client's control frames (pings, pongs, close) are masked by Beast. Its "secure" generator
+        // repeats its output in Boost 1.81 (see masking_key_source); its other one, PCG seeded from
+        // std::random_device, at least gives every frame a new key.
+        if (!server_) ws_.secure_prng(false);
         // Any control frame proves the peer is alive; a close frame says why it leaves.
         ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
             heard_from_peer();
@@ -86,6 +89,7 @@ private:
     // so before each co_await that follows a resumption the loops check, and end with a value
     // instead. All runs on the strand: no cancellation can come between a check and its co_await.
     asio::awaitable<error_code> read_loop() {
+        bool failing = false;  // we are failing the connection: nothing more is delivered
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))
                 co_return asio::error::operation_aborted;
@@ -127,6 +131,18 @@ private:
             heard_from_peer();
             payload->resize(n);  // the dynamic buffer's size: what it committed
             message m{ws_.got_text() ? message_kind::text : message_kind::binary, share_payload(std::move(payload))};
+            if (failing) continue;
+            if (m.is_text() && ends_inside_code_point(m.data())) {
+                // Beast 1.81 skips its end-of-message UTF-8 check when the final fragment is empty
+                // ("\xf0\x9f" then "" passes). Fail the connection with 1007 as Beast does for any
+                // other invalid UTF-8 (RFC 6455 8.1): the close goes out at once, and the closing
+                // handshake is read to its end.
+                failing = true;
+                drop_queued_ = true;
+                close_error_ = websocket::error::bad_frame_payload;
+                close(close_code::bad_payload);
+                continue;
+            }
             count(&metrics::messages_in);
             count(&metrics::bytes_in, m.size());
             // Hand-off: waits for the consumer, so a slow consumer slows the peer (TCP back-pressure)
@@ -143,11 +159,15 @@ private:
     asio::awaitable<error_code> write_loop() {
         using std::chrono::steady_clock;
         bool last_from_elsewhere = false;  // the last data item was queued from another strand
-        bool yielded = false;              // already waited once for more of them
+        // Waiting for more of them: the yields of this streak, how many brought a message, whether
+        // the last one did (see broadcast_yields_).
+        unsigned yields = 0, fruitful = 0;
+        bool just_yielded = false;
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
                 co_return asio::error::operation_aborted;
-            if (!out_.ready() && cork().corked_bytes() > 0) {
+            // A write in flight takes what is corked when it completes: no flush needed then.
+            if (!out_.ready() && cork().corked_bytes() > 0 && !cork().writing()) {
                 if (!cork().reading()) {
                     // Nothing more queued, and the reader is busy: between the frames of its last
                     // read (it flushes when it asks for more), or waiting for its consumer. Let it
@@ -157,18 +177,23 @@ private:
                     if (read_progress_ == seen && !out_.ready()) cork().flush();
                     continue;
                 }
-                if (last_from_elsewhere && !yielded) {
+                if (last_from_elsewhere && yields < broadcast_yields_) {
                     // Messages from elsewhere (a broadcast) come in bursts: wait behind all the
-                    // work that is ready to run (the publisher's next messages among it), once.
-                    yielded = true;
+                    // work that is ready to run (the publisher's next messages among it).
+                    ++yields;
+                    just_yielded = true;
                     co_await asio::post(io_executor_, asio::use_awaitable);
                     continue;
                 }
+                if (yields > 0) adapt_broadcast_yields(fruitful);
+                yields = fruitful = 0;
+                just_yielded = false;
                 cork().flush();  // the reader waits for the peer: nobody else will flush
             }
-            yielded = false;
             auto [ec, item] = co_await out_.async_receive(use_tuple);
             if (ec) co_return ec;
+            fruitful += just_yielded;
+            just_yielded = false;
             dequeued(item);
             if (cancelled(co_await asio::this_coro::cancellation_state))
                 co_return asio::error::operation_aborted;
@@ -256,16 +281,37 @@ private:
         }
     }
 
-    // RFC 6455 5.3: a fresh, unpredictable key per frame. Beast's own generator (ChaCha20 seeded
-    // from std::random_device, per thread), the one its write operation would have used.
+    // How long deliveries from other strands wait for company before they are written. A
+    // publisher that reads a burst of messages broadcasts them one handler hop after another, and
+    // each wait (one pass behind the ready work) lets it get about one hop further. So: when every
+    // wait of a streak brought another message, wait twice as often next time; when none did, half
+    // as often. A lone broadcast pays one pass; a stream of them goes out in gathered writes.
+    void adapt_broadcast_yields(unsigned fruitful) noexcept {
+        if (fruitful > 0) broadcast_yields_ = std::min(broadcast_yields_ * 2, max_broadcast_yields);
+        else broadcast_yields_ = std::max(broadcast_yields_ / 2, min_broadcast_yields);
+    }
+
+    // RFC 6455 5.3: a fresh, unpredictable key per frame (frame_header.hpp says why not Beast's).
     static masking_key next_masking_key() {
-        static websocket::detail::generator const secure = websocket::detail::make_prng(true);
-        std::uint32_t const v = secure();
-        return {static_cast<unsigned char>(v), static_cast<unsigned char>(v >> 8),
-                static_cast<unsigned char>(v >> 16), static_cast<unsigned char>(v >> 24)};
+        thread_local masking_key_source source;
+        return source.next();
+    }
+
+    // Whether `s` ends inside a UTF-8 sequence. Only the tail is looked at: Beast checked every
+    // byte as it arrived, all but the completeness of the last code point.
+    static bool ends_inside_code_point(std::string_view s) noexcept {
+        for (std::size_t back = 1; back <= 4 && back <= s.size(); ++back) {
+            auto const b = static_cast<unsigned char>(s[s.size() - back]);
+            if ((b & 0xC0) == 0x80) continue;  // a continuation byte: its lead is further back
+            std::size_t const length = b < 0x80 ? 1 : b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : 2;
+            return back < length;
+        }
+        return false;  // four continuation bytes: Beast refused those already
     }
 
     static constexpr std::size_t small_read = 15;  // std::string's inline capacity (libstdc++)
+    static constexpr unsigned min_broadcast_yields = 4;
+    static constexpr unsigned max_broadcast_yields = 16;
 
     static bool cancelled(asio::cancellation_state const& cs) {
         return cs.cancelled() != asio::cancellation_type::none;
@@ -286,6 +332,7 @@ private:
     ws_stream ws_;
     bool const server_;                      // the server role: frames are unmasked
     std::uint64_t read_progress_ = 0;        // the read loop moved on (see write_loop)
+    unsigned broadcast_yields_ = min_broadcast_yields;  // see adapt_broadcast_yields
     bool close_sent_ = false;                // our close frame is queued in Beast or gone
     bool peer_sent_close_ = false;           // the peer's close frame arrived
     std::optional<error_code> close_result_;  // how our closing handshake ended
