@@ -6,6 +6,9 @@
 #                            (debug, then the asan preset: AddressSanitizer + UBSan, then tsan)
 #   bash cmake/run.sh bench  builds Release and runs the benchmark matrix (bench/run.py; options
 #                            are passed on, e.g. --only echo16 --repeat 3 --svg chart.svg)
+#   bash cmake/run.sh fuzz [seconds]  builds the fuzz preset (clang, libFuzzer) and runs every
+#                            target for that long (default 60) over a copy of its corpus; `test`
+#                            ends with this
 # Works on a fresh Debian 12 as root (or with sudo available).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +53,54 @@ build() {  # preset
     cmake --build --preset "$1" -j "$jobs"
 }
 
+# --- fuzzing (test/fuzz) ---
+fuzz_targets=(fuzz_upgrade_request fuzz_parse_url fuzz_frame_header fuzz_json_message fuzz_connection_input)
+
+# One target for $2 seconds over a copy of its committed corpus (what it learns stays out of the
+# tree). Leaves build/fuzz/runs/<target>/{log,summary}, and the crashing input under artifacts/.
+fuzz_one() {  # target seconds
+    local target=$1 seconds=$2
+    local dir=build/fuzz/runs/$target
+    rm -rf "$dir"
+    mkdir -p "$dir/corpus" "$dir/artifacts"
+    cp test/fuzz/corpus/"$target"/* "$dir/corpus/"
+    local status=0
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+        build/fuzz/test/fuzz/"$target" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+        -print_final_stats=1 -artifact_prefix="$dir/artifacts/" "$dir/corpus" >"$dir/log" 2>&1 || status=$?
+    local runs
+    runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$dir/log")
+    if [ "$status" -eq 0 ]; then
+        echo "fuzz $target: ok, ${runs:-?} runs in ${seconds}s, corpus $(ls "$dir/corpus" | wc -l) inputs" >"$dir/summary"
+    else
+        echo "fuzz $target: FAILED (exit $status), input: $(ls -d "$dir"/artifacts/* 2>/dev/null | head -1), log: $dir/log" >"$dir/summary"
+    fi
+    return "$status"
+}
+
+# Every target, two at a time (2 cores); fails if any crashed, leaked, hung or broke an invariant.
+run_fuzz() {  # seconds
+    local seconds=${1:-60}
+    build fuzz
+    ctest --preset fuzz  # the committed corpora once, as regression tests
+    local running=() failed=0 target
+    for target in "${fuzz_targets[@]}"; do
+        fuzz_one "$target" "$seconds" &
+        running+=($!)
+        if [ ${#running[@]} -ge 2 ]; then
+            wait "${running[0]}" || failed=$((failed + 1))
+            running=("${running[@]:1}")
+        fi
+    done
+    for pid in "${running[@]}"; do wait "$pid" || failed=$((failed + 1)); done
+    for target in "${fuzz_targets[@]}"; do
+        cat build/fuzz/runs/"$target"/summary
+        grep -q FAILED build/fuzz/runs/"$target"/summary && tail -n 30 build/fuzz/runs/"$target"/log
+    done
+    echo "fuzz: $(( ${#fuzz_targets[@]} - failed )) passed, $failed failed"
+    [ "$failed" -eq 0 ]
+}
+
 case "${1:-}" in
 demo)
     install_missing
@@ -72,6 +123,12 @@ test)
             ctest --preset "$preset" -j "$jobs"
         fi
     done
+    echo "=== fuzz ==="
+    run_fuzz 60
+    ;;
+fuzz)
+    install_missing
+    run_fuzz "${2:-60}"
     ;;
 bench)
     install_missing
@@ -80,7 +137,7 @@ bench)
     exec python3 bench/run.py --build build/release "$@"
     ;;
 *)
-    echo "usage: bash cmake/run.sh demo|test|bench" >&2
+    echo "usage: bash cmake/run.sh demo|test|bench|fuzz [seconds]" >&2
     exit 2
     ;;
 esac

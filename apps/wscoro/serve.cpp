@@ -1,5 +1,6 @@
 // `wscoro serve`: echo, broadcast or chat over the server facade, plus plain HTTP on the same
 // port: the chat page at "/", /healthz and /metrics.
+#include "chat_protocol.hpp"
 #include "commands.hpp"
 
 #include <wscoro/server.hpp>
@@ -52,43 +53,24 @@ private:
     std::uint64_t guests_ = 0;
 };
 
-std::string clean_nick(std::string_view raw) {
-    std::string nick;
-    for (char ch : raw)
-        if (static_cast<unsigned char>(ch) >= 0x20 && ch != 0x7f) nick += ch;
-    if (nick.size() > 32) nick.resize(32);
-    return nick;
-}
-
-// Chat protocol (JSON text messages):
-//   client -> server  {"type":"nick","nick":"alice"}   {"type":"say","text":"hi"}   or plain text
-//   server -> client  {"type":"welcome","id":..,"nick":..}  {"type":"join","nick":..}
-//                     {"type":"leave","nick":..}  {"type":"nick","old":..,"nick":..}
-//                     {"type":"say","nick":..,"text":..}
+// The protocol is in chat_protocol.hpp; this applies it to the room.
 void on_chat_message(server& srv, chat_room& room, connection_ptr const& c, message const& m) {
-    if (m.is_binary()) {
-        srv.broadcast(m);  // relayed unchanged
+    auto const req = parse_chat_message(m);
+    switch (req.what) {
+    case chat_request::kind::ignore:
+        return;
+    case chat_request::kind::relay:
+        srv.broadcast(m);  // unchanged
+        return;
+    case chat_request::kind::nick: {
+        auto old = room.rename(c->id(), req.nick);
+        srv.broadcast_json(nick_event(old, req.nick));
         return;
     }
-    boost::system::error_code ec;
-    auto parsed = json::parse(m.data(), ec);
-    auto const* obj = !ec ? parsed.if_object() : nullptr;
-    auto field = [obj](char const* key) -> std::string {
-        if (!obj) return {};
-        auto const* v = obj->if_contains(key);
-        return v && v->is_string() ? std::string{v->get_string()} : std::string{};
-    };
-    auto const type = field("type");
-    if (type == "nick") {
-        auto nick = clean_nick(field("nick"));
-        if (nick.empty()) return;
-        auto old = room.rename(c->id(), nick);
-        srv.broadcast_json(json::value{{"type", "nick"}, {"old", old}, {"nick", nick}});
+    case chat_request::kind::say:
+        srv.broadcast_json(say_event(room.nick(c->id()), req.text));
         return;
     }
-    std::string text = obj ? field("text") : std::string{m.data()};
-    if (obj && type != "say") return;  // unknown JSON message: ignore
-    srv.broadcast_json(json::value{{"type", "say"}, {"nick", room.nick(c->id())}, {"text", text}});
 }
 
 http_response respond(http_request const& req, http::status status, std::string type, std::string body) {

@@ -8,7 +8,9 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/rfc7230.hpp>
 
 namespace wscoro::detail {
 
@@ -20,6 +22,21 @@ asio::awaitable<void> run_connection(connection_ptr c) { co_await c->run(); }
 
 error_code timeout_as_handshake(error_code ec) {
     return ec == beast::error::timeout ? error_code{error::handshake_timeout} : ec;
+}
+
+// RFC 6455 4.1: a client must fail the connection when the answer names an extension or a
+// subprotocol it did not ask for. Beast does not check. We offer no extension; subprotocols are
+// offered through the Sec-WebSocket-Protocol request header. Empty when the answer is acceptable.
+std::string unrequested_negotiation(websocket::response_type const& res, http_headers const& offered) {
+    if (auto ext = res[http::field::sec_websocket_extensions]; !ext.empty())
+        return "the server chose an extension that was not offered: " + std::string{ext};
+    auto const chosen = res[http::field::sec_websocket_protocol];
+    if (chosen.empty()) return {};
+    for (auto const& field : offered)
+        if (field.name() == http::field::sec_websocket_protocol)
+            for (auto const& token : http::token_list{field.value()})
+                if (beast::iequals(token, chosen)) return {};
+    return "the server chose a subprotocol that was not offered: " + std::string{chosen};
 }
 
 asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_executor ex, client_config cfg,
@@ -64,6 +81,8 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
         hec = timeout_as_handshake(hec);
         co_return fail(hec, "WebSocket handshake with " + url.host_header() + ": " + hec.message());
     }
+    if (auto why = unrequested_negotiation(res, cfg.headers); !why.empty())
+        co_return fail(error::upgrade_rejected, "WebSocket handshake with " + url.host_header() + ": " + why);
     beast::get_lowest_layer(ws).expires_never();  // from here on the keepalive loop watches
 
     connection_info info{make_connection_id(), to_string(ep), url.target,

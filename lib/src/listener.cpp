@@ -3,6 +3,7 @@
 #include "address_limiter.hpp"
 #include "net.hpp"
 #include "stream_connection.hpp"
+#include "upgrade_decision.hpp"
 
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/post.hpp>
@@ -11,7 +12,6 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
-#include <boost/beast/websocket/rfc6455.hpp>
 
 #include <charconv>
 #include <unordered_map>
@@ -23,9 +23,9 @@ using detail::use_tuple;
 
 namespace {
 
-constexpr std::size_t request_header_limit = 16 * 1024;
-constexpr std::size_t request_body_limit = 64 * 1024;
-constexpr std::string_view server_name = "wscoro/0.1";
+using detail::make_refusal;
+using detail::refusal;
+using detail::request_kind;
 
 // ":8080", "0.0.0.0:8080", "[::1]:0", "localhost:8080" -> endpoint.
 error_code resolve_listen_address(std::string const& address, tcp::endpoint& out, diagnostics& diag) {
@@ -70,18 +70,6 @@ error_code resolve_listen_address(std::string const& address, tcp::endpoint& out
     out = results.begin()->endpoint();
     return {};
 }
-
-http_response make_response(http_request const& req, http::status status, std::string body) {
-    http_response res{status, req.version()};
-    res.set(http::field::server, server_name);
-    res.set(http::field::content_type, "text/plain; charset=utf-8");
-    res.keep_alive(req.keep_alive());
-    res.body() = std::move(body);
-    res.prepare_payload();
-    return res;
-}
-
-std::string_view path_of(std::string_view target) { return target.substr(0, target.find('?')); }
 
 }  // namespace
 
@@ -236,7 +224,8 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
     error_code ec;
     auto const remote = socket.remote_endpoint(ec);
     std::string const peer = ec ? std::string{"unknown peer"} : detail::to_string(remote);
-    auto pending = std::make_shared<pending_handshakes::entry>(beast::tcp_stream{std::move(socket)});
+    // Braces, not make_shared's parentheses: clang 14 lacks C++20's parenthesized aggregate init.
+    auto pending = std::make_shared<pending_handshakes::entry>(pending_handshakes::entry{beast::tcp_stream{std::move(socket)}});
     auto* const stream = &pending->stream;
     auto const key = pending_->add(pending);
     struct unregister {
@@ -249,9 +238,8 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
     for (;;) {  // plain HTTP requests (keep-alive), until one is an upgrade
         if (stopping_.load()) co_return;
         stream->expires_after(cfg_.handshake_timeout);
-        http::request_parser<http::string_body> parser;
-        parser.header_limit(request_header_limit);
-        parser.body_limit(request_body_limit);
+        detail::request_parser parser;
+        detail::limit_request(parser);
         auto [rec, n] = co_await http::async_read(*stream, buffer, parser, use_tuple);
         if (rec == http::error::end_of_stream || rec == asio::error::operation_aborted) co_return;
         if (rec) {
@@ -259,41 +247,39 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             // Timeouts (slow loris) and garbage: tell the operator, answer 400 if it was garbage.
             report(rec, "HTTP request from " + peer + ": " + rec.message());
             if (rec != beast::error::timeout && rec != asio::error::connection_reset) {
-                http_request dummy;
-                auto res = make_response(dummy, http::status::bad_request, "bad request\n");
-                res.keep_alive(false);
+                auto res = make_refusal(http_request{}, refusal::bad_request);
                 co_await http::async_write(*stream, res, use_tuple);
             }
             co_return;
         }
         http_request req = parser.release();
-        bool const is_ws_path = path_of(req.target()) == cfg_.path;
-        bool const is_upgrade = websocket::is_upgrade(req);
-        if (!is_upgrade || !is_ws_path) {
-            std::optional<http_response> res;
-            if (!is_upgrade && on_http_) res = on_http_(req);
-            if (is_upgrade) bump(metrics_->refused_not_found);
-            else if (is_ws_path) bump(metrics_->refused_bad_request);
-            if (!res && is_ws_path) {
-                res = make_response(req, http::status::upgrade_required,
-                                    "this is a WebSocket endpoint: send an upgrade request\n");
-                res->set(http::field::upgrade, "websocket");
-                res->set(http::field::connection, "Upgrade");
-            }
-            if (!res) res = make_response(req, http::status::not_found, "not found\n");
-            if (!res->has_content_length() && !res->chunked()) res->prepare_payload();
-            bool const keep = res->keep_alive() && req.keep_alive();
-            auto [wec, wn] = co_await http::async_write(*stream, *res, use_tuple);
+        auto const kind = detail::classify_request(req, cfg_);
+        if (kind == request_kind::plain || kind == request_kind::plain_on_endpoint ||
+            kind == request_kind::upgrade_elsewhere) {
+            std::optional<http_response> handled;
+            if (detail::asks_http_handler(kind) && on_http_) handled = on_http_(req);
+            if (kind == request_kind::upgrade_elsewhere) bump(metrics_->refused_not_found);
+            else if (kind == request_kind::plain_on_endpoint) bump(metrics_->refused_bad_request);
+            auto res = detail::answer_plain(req, kind, std::move(handled));
+            bool const keep = detail::keeps_open(req, res);
+            auto [wec, wn] = co_await http::async_write(*stream, res, use_tuple);
             if (wec || !keep) break;
             continue;
         }
         // An upgrade to our path: the policy checks, then the handshake.
-        if (cfg_.check_origin && !cfg_.check_origin(req)) {
+        if (!detail::valid_websocket_key(req[http::field::sec_websocket_key])) {
+            // Beast only checks the key's length; RFC 6455 4.2.1 wants 16 bytes in base64.
+            bump(metrics_->refused_bad_request);
+            report(error::upgrade_rejected, "WebSocket upgrade from " + peer + ": bad Sec-WebSocket-Key");
+            auto res = make_refusal(req, refusal::bad_request);
+            co_await http::async_write(*stream, res, use_tuple);
+            break;
+        }
+        if (kind == request_kind::origin_refused) {
             bump(metrics_->refused_origin);
             report(error::upgrade_rejected, "refused origin \"" +
                                                 std::string{req[http::field::origin]} + "\" from " + peer);
-            auto res = make_response(req, http::status::forbidden, "origin not allowed\n");
-            res.keep_alive(false);
+            auto res = make_refusal(req, refusal::origin_refused);
             co_await http::async_write(*stream, res, use_tuple);
             break;
         }
@@ -302,10 +288,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             if (!stopping_.load())
                 report(error::upgrade_rejected, "refused " + peer + ": max_connections (" +
                                                     std::to_string(cfg_.max_connections) + ") reached");
-            auto res = make_response(req, http::status::service_unavailable,
-                                     stopping_.load() ? "server stopping\n" : "too many connections\n");
-            res.set(http::field::retry_after, "1");
-            res.keep_alive(false);
+            auto res = make_refusal(req, stopping_.load() ? refusal::server_stopping : refusal::max_connections);
             co_await http::async_write(*stream, res, use_tuple);
             break;
         }
@@ -314,16 +297,14 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             bump(metrics_->refused_per_ip);
             report(error::upgrade_rejected, "refused " + peer + ": max_connections_per_ip (" +
                                                 std::to_string(cfg_.max_connections_per_ip) + ") reached");
-            auto res = make_response(req, http::status::service_unavailable, "too many connections from your address\n");
-            res.set(http::field::retry_after, "1");
-            res.keep_alive(false);
+            auto res = make_refusal(req, refusal::max_connections_per_ip);
             co_await http::async_write(*stream, res, use_tuple);
             break;
         }
         pending->upgraded = true;
         detail::tcp_websocket ws{std::move(*stream)};
         ws.set_option(websocket::stream_base::decorator(
-            [](websocket::response_type& res) { res.set(http::field::server, server_name); }));
+            [](websocket::response_type& res) { res.set(http::field::server, detail::server_name); }));
         // Beast validates the request (version 13, key, ...) and answers 400/426 itself on failure.
         auto [aec] = co_await ws.async_accept(req, use_tuple);
         if (aec) {

@@ -2,9 +2,26 @@
 
 #include <boost/url/parse.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 
 namespace wscoro {
+
+namespace {
+
+// A host name goes to the resolver and into the Host header as it is, so after percent-decoding
+// it may only have the characters RFC 3986 allows in a name unencoded: "%2F" would move the path
+// into the host, "%0D%0A" split the header, "%00" cut the name, "%3A" make it look like IPv6.
+bool plain_host_name(std::string_view host) {
+    constexpr std::string_view punctuation = "-._~!$&'()*+,;=";
+    return std::all_of(host.begin(), host.end(), [&](char c) {  // ASCII, whatever the locale
+        return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+               punctuation.find(c) != punctuation.npos;
+    });
+}
+
+}  // namespace
 
 std::string ws_url::host_header() const {
     std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
@@ -31,6 +48,8 @@ error_code parse_url(std::string_view text, ws_url& out, diagnostics& diag) {
     if (u.host_type() == boost::urls::host_type::ipv6) r.host = std::string{u.host_address()};
     else if (u.host_type() == boost::urls::host_type::ipvfuture) return fail("unsupported host");
     else r.host = u.host();  // decoded
+    if (!plain_host_name(r.host) && u.host_type() != boost::urls::host_type::ipv6)
+        return fail("the host name has characters a host name cannot have");
     if (u.has_port()) {
         auto p = u.port();
         unsigned v = 0;
@@ -40,7 +59,11 @@ error_code parse_url(std::string_view text, ws_url& out, diagnostics& diag) {
         r.port = static_cast<std::uint16_t>(v);
     }
     if (u.has_fragment()) return fail("a fragment (#...) is not allowed in a WebSocket URL");
-    r.target = u.encoded_path().empty() ? std::string{"/"} : std::string{u.encoded_path()};
+    // After an authority the path is empty or starts with '/' (RFC 3986 3.3); Boost.URL 1.81 takes
+    // "ws://h:80:/x" with the path ":/x", which would make an invalid request line.
+    auto const path = u.encoded_path();
+    if (!path.empty() && path.front() != '/') return fail("the path must start with /");
+    r.target = path.empty() ? std::string{"/"} : std::string{path};
     if (u.has_query()) r.target += "?" + std::string{u.encoded_query()};
     out = std::move(r);
     return {};

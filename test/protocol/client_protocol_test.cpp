@@ -436,29 +436,44 @@ TEST_CASE("a bad upgrade answer fails connect with a clear error" * suite) {
     }
 }
 
-// Expected to fail until the known bug is fixed: doctest then reports this case as failed, which
-// is the signal to remove should_fail.
-TEST_CASE("known bug in connect.cpp: an unrequested extension or subprotocol in the answer fails "
-          "connect" *
-          suite * doctest::should_fail()) {
+TEST_CASE("an unrequested extension or subprotocol in the answer fails connect" * suite) {
     // RFC 6455 4.1: the client MUST fail the connection when the answer names an extension or a
     // subprotocol it did not offer. Beast does not check (it even adopts the permessage-deflate
-    // parameters, though it never enables them), so connect succeeds. The fix belongs in
-    // lib/src/connect.cpp, after async_handshake.
+    // parameters, though it never enables them); lib/src/connect.cpp does.
     for (std::string extra : {"Sec-WebSocket-Extensions: permessage-deflate\r\n"s,
                               "Sec-WebSocket-Protocol: chat\r\n"s}) {
         CAPTURE(extra);
         raw_server server;
         echo_client c{client_config(server.url())};
         wscoro::error_code ec;
+        wscoro::diagnostics diag;
         {
-            std::jthread connecting{[&] { ec = c.cli.connect(); }};
+            std::jthread connecting{[&] { ec = c.cli.connect(diag); }};
             server.accept_request();
             REQUIRE_FALSE(server.conn.write(server.good_response(extra)));
         }
-        CHECK(ec);
+        CHECK(ec == wscoro::error::upgrade_rejected);
+        CAPTURE(diag.message);
+        CHECK(diag.message.find("not offered") != std::string::npos);
+        CHECK_FALSE(c.cli.is_connected());
         server.conn.kill();  // do not let the client wait write_wait for a closing handshake
     }
+}
+
+TEST_CASE("a subprotocol the client offered is accepted" * suite) {
+    raw_server server;
+    auto cfg = client_config(server.url());
+    cfg.headers.set(boost::beast::http::field::sec_websocket_protocol, "v2.wscoro, chat");
+    echo_client c{cfg};
+    wscoro::error_code ec;
+    {
+        std::jthread connecting{[&] { ec = c.cli.connect(); }};
+        server.accept_request();
+        REQUIRE_FALSE(server.conn.write(server.good_response("Sec-WebSocket-Protocol: chat\r\n")));
+    }
+    CHECK_FALSE(ec);
+    CHECK(c.cli.is_connected());
+    server.conn.kill();
 }
 
 namespace {
