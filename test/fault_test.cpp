@@ -7,6 +7,7 @@
 #include <wscoro/client.hpp>  // first: proves the header is self-contained
 
 #include "support/child_process.hpp"
+#include "support/process_info.hpp"
 #include "support/raw_peer.hpp"
 #include "support/recorder.hpp"
 
@@ -105,19 +106,8 @@ int open_sockets() {
     return n;
 }
 
-#if defined(__SANITIZE_THREAD__)
-constexpr int foreign_threads = 1;  // ThreadSanitizer's background thread, started on first need
-#else
-constexpr int foreign_threads = 0;
-#endif
-
-int thread_count() {
-    std::ifstream status{"/proc/self/status"};
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-    return -1;
-}
+using wscoro::test::foreign_threads;
+using wscoro::test::thread_count;
 
 struct disconnect_event {
     std::string id;

@@ -4,6 +4,7 @@
 // Every wait is on a condition with a bound; nothing sleeps.
 #include <wscoro/server.hpp>  // first: proves the header is self-contained
 
+#include "support/process_info.hpp"
 #include "support/raw_peer.hpp"
 #include "support/recorder.hpp"
 
@@ -99,22 +100,8 @@ struct recording_echo_server {
     }
 };
 
-/// Threads that may appear during a test without being ours: ThreadSanitizer starts a background
-/// thread of its own when it first needs it.
-#if defined(__SANITIZE_THREAD__)
-constexpr int foreign_threads = 1;
-#else
-constexpr int foreign_threads = 0;
-#endif
-
-/// Threads of this process (Linux): to show that a server leaves none behind.
-int thread_count() {
-    std::ifstream status{"/proc/self/status"};
-    std::string line;
-    while (std::getline(status, line))
-        if (line.rfind("Threads:", 0) == 0) return std::stoi(line.substr(8));
-    return -1;
-}
+using wscoro::test::foreign_threads;
+using wscoro::test::thread_count;
 
 /// Counts of numbered messages "t:i": checks that each sender's messages arrive in order, none
 /// lost.
