@@ -187,6 +187,42 @@ TEST_CASE("async_close completes after the closing handshake" * doctest::test_su
     run_loopback(3s, [] { return async_close_test(std::make_shared<server_view>()); });
 }
 
+// --- read-ahead ---
+
+// The handler takes nothing until the connection has ended: the messages the read loop read ahead
+// (within read_buffer_size) are still delivered, in order, before the end of the stream.
+asio::awaitable<void> receive_only_after_the_end(std::shared_ptr<server_view> v, connection_ptr c) {
+    auto [wec] = co_await c->async_wait_closed(use_tuple);
+    CHECK_FALSE(wec);
+    co_await record_until_end(v, std::move(c));
+}
+
+asio::awaitable<void> send_three_and_close(listener& l) {
+    auto c = co_await connect_to(loopback_url(l));
+    for (auto const* text : {"a", "b", "c"}) CHECK_FALSE(c->send_text(text));
+    auto [ec] = co_await c->async_close(close_code::normal, "", use_tuple);
+    CHECK_FALSE(ec);
+}
+
+TEST_CASE("messages read ahead are delivered after the connection ended" * doctest::test_suite("coawait")) {
+    run_loopback(3s, [] {
+        return [](std::shared_ptr<server_view> v) -> asio::awaitable<void> {
+            listener::connection_handler handler = [v](connection_ptr c) {
+                return receive_only_after_the_end(v, std::move(c));
+            };
+            wscoro::test::client_side client = send_three_and_close;
+            auto cfg = loopback_server_config();
+            co_await with_listener(cfg, handler, client);
+            REQUIRE(v->got.size() == 3);
+            CHECK(v->got[0].data() == "a");
+            CHECK(v->got[1].data() == "b");
+            CHECK(v->got[2].data() == "c");
+            CHECK(v->end == websocket::error::closed);
+            CHECK_FALSE(v->reason);
+        }(std::make_shared<server_view>());
+    });
+}
+
 // --- back-pressure ---
 
 // A server handler that reads nothing until the gate opens, then records everything.

@@ -25,9 +25,10 @@ asio::any_io_executor inner_executor(asio::any_io_executor const& strand) {
 
 connection::connection(executor_type strand, connection_info info, connection_options opts)
     : strand_(std::move(strand)), io_executor_(inner_executor(strand_)), info_(std::move(info)), opts_(opts),
-      // Data items hold one of send_queue_limit reservations; the two extra slots are for at most
-      // one ping and one close request, so enqueue() never finds the channel full.
-      out_(strand_, opts_.send_queue_limit + 2), in_(strand_), wake_keepalive_(strand_),
+      // Data items hold one of send_queue_limit reservations; the three extra slots are for at most
+      // one ping, one close and one flush request, so enqueue() never finds the channel full.
+      out_(strand_, opts_.send_queue_limit + 3), in_(strand_, inbound_capacity),
+      inbound_taken_(strand_, steady_clock::time_point::max()), wake_keepalive_(strand_),
       space_available_(strand_, steady_clock::time_point::max()),
       closed_(strand_, steady_clock::time_point::max()) {}
 
@@ -80,6 +81,12 @@ bool connection::try_reserve(std::size_t bytes) noexcept {
 }
 
 void connection::enqueue(outbound item) {
+    // The write loop waits with nothing queued: writing now keeps the order and saves waking it.
+    if (item.what == outbound::kind::data && write_parked_ && try_write_now(item)) {
+        dequeued(item);
+        return;
+    }
+    write_parked_ = false;  // this item wakes it
     // Cannot fail for lack of room (see the constructor); fails only once the channel is closed,
     // and then the connection has ended and the message has nowhere to go.
     auto const bytes = item.msg.size();
@@ -95,10 +102,14 @@ error_code connection::send(message m) {
         if (opts_.on_overflow == overflow_policy::close_connection) overflowed();
         return error::send_queue_full;
     }
-    // dispatch: inline when already on the strand (a callback replying), so no allocation there.
-    bool const from_elsewhere = !on_strand();
-    asio::dispatch(strand_, [self = shared_from_this(), m = std::move(m), from_elsewhere]() mutable {
-        self->enqueue({outbound::kind::data, std::move(m), {}, from_elsewhere});
+    // On the strand already (a callback replying): enqueue at once. (dispatch would run inline
+    // too, but only after type-erasing the function for the strand: an allocation per message.)
+    if (on_strand()) {
+        enqueue({outbound::kind::data, std::move(m), {}});
+        return {};
+    }
+    asio::post(strand_, [self = shared_from_this(), m = std::move(m)]() mutable {
+        self->enqueue({outbound::kind::data, std::move(m), {}, /*from_elsewhere=*/true});
     });
     return {};
 }
@@ -140,6 +151,34 @@ void connection::request_ping() {
     enqueue({outbound::kind::ping, {}, {}});
 }
 
+void connection::request_flush() {
+    if (flush_queued_) return;
+    flush_queued_ = true;
+    enqueue({outbound::kind::flush, {}, {}});
+}
+
+bool connection::hand_off(message m) {
+    auto const bytes = m.size();
+    if (!in_.try_send(error_code{}, std::move(m))) return false;  // closed: the connection ended
+    ++inbound_count_;
+    inbound_bytes_ += bytes;
+    return true;
+}
+
+bool connection::take_inbound(message& m) {
+    bool const got = in_.try_receive([&m](error_code, message taken) { m = std::move(taken); });
+    if (got) took_inbound(m);
+    return got;
+}
+
+void connection::took_inbound(message const& m) {
+    --inbound_count_;
+    inbound_bytes_ -= m.size();
+    if (inbound_waiter_) inbound_taken_.cancel();
+    // The connection ended while the consumer still had messages to take: now it has them all.
+    if (inbound_ended_ && inbound_count_ == 0) in_.close();
+}
+
 void connection::pong_received(std::string_view payload) {
     // Our pings carry the steady_clock time they were queued at (see stream_connection).
     std::int64_t sent = 0;
@@ -154,6 +193,7 @@ void connection::pong_received(std::string_view payload) {
 
 void connection::dequeued(outbound const& item) {
     if (item.what == outbound::kind::ping) ping_queued_ = false;
+    if (item.what == outbound::kind::flush) flush_queued_ = false;
     if (item.what != outbound::kind::data) return;
     queued_.fetch_sub(1, std::memory_order_relaxed);
     queued_bytes_.fetch_sub(item.msg.size(), std::memory_order_relaxed);
@@ -175,7 +215,10 @@ void connection::finish(error_code why) {
     state_.store(state::closed, std::memory_order_release);
     if (finished_hook_) finished_hook_(*this);  // e.g. leave the server's registry
     out_.close();
-    in_.close();  // the consumer's pending receive fails: the end of the message stream
+    // The consumer's pending receive fails: the end of the message stream. Messages handed off and
+    // not yet taken are taken first (took_inbound closes it then).
+    inbound_ended_ = true;
+    if (inbound_count_ == 0) in_.close();
     space_available_.cancel();
     closed_.cancel();
 }
@@ -242,12 +285,17 @@ struct connection::receive_op {
         case start:
             step = on_strand;
             return asio::dispatch(asio::bind_executor(self->strand_, std::move(s)));
-        case on_strand:
+        case on_strand: {
+            message ready;
+            if (self->take_inbound(ready)) return s.complete(error_code{}, std::move(ready));
             if (self->state_.load() == state::closed) return s.complete(end_of_stream(), message{});
+            self->consumer_idle();  // it asks for more than there is: its replies are complete
             step = received;
             // Bound to the strand: 1.81 channels cannot complete on any_completion_executor.
             return self->in_.async_receive(asio::bind_executor(self->strand_, std::move(s)));
+        }
         case received:
+            if (!ec) self->took_inbound(m);
             // Cancelled by the caller: the channel says channel_cancelled (not operation_aborted);
             // report it like any Asio operation, not as the end of the stream (the connection is
             // still open). Channel closed by finish(): the stream ended.

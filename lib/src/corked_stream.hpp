@@ -4,12 +4,13 @@
 //
 // Why: one send() system call per WebSocket frame is where a plain Beast server spends most of its
 // time (see PERFORMANCE-NOTES.md). Small writes are appended to an output buffer and complete at
-// once; the buffer goes to the kernel in one gathered write when somebody flushes. Beast has no
-// "end of batch" signal, but it asks for more bytes (async_read_some) only after it handled every
-// frame of the last read, so every read flushes. A write while a read waits for the peer flushes at
-// once (nothing else is coming from the reader); the connection's write loop flushes when it runs out
-// of queued messages and the reader stalls (see stream_connection). While a write is in flight, what is appended
-// meanwhile leaves with the next write as soon as that one completes.
+// once; the buffer goes to the kernel in one gathered write when somebody flushes, and only then:
+// whoever knows that a batch is complete says so. Beast has no "end of batch" signal, but it asks
+// for more bytes (async_read_some) only after it handled every frame of the last read, so a read
+// flushes (unless the consumer of those frames has yet to answer them: flush_on_read). A write while
+// a read waits for the peer flushes at once (nothing else is coming from the reader); the
+// connection flushes when its consumer or its write loop runs dry (see stream_connection). A flush
+// while a write is in flight takes effect when that write completes.
 //
 // Large writes (at least large_write bytes) are not copied: they are queued by reference and
 // complete only once written, as do small writes once `high_water` bytes wait (back-pressure).
@@ -83,10 +84,16 @@ public:
     bool reading() const noexcept { return reading_; }
     /// The reader got its message: it is busy until its next async_read_some.
     void read_finished() noexcept { reading_ = false; }
+    /// Whether the next async_read_some flushes. Not when whoever answers the messages read so far
+    /// has yet to answer some of them: it flushes when done (see stream_connection).
+    void flush_on_read(bool yes) noexcept { flush_on_read_ = yes; }
 
-    /// Starts writing what is corked, unless a write is in flight (it continues with it).
+    /// Starts writing what is corked; while a write is in flight, as soon as it completes. (Not
+    /// before: what is appended meanwhile waits for its own flush, so that a batch still being
+    /// built does not leave in pieces.)
     void flush() {
-        if (!writing_ && !pending_.empty() && !error_) start_write();
+        if (writing_) flush_wanted_ = true;
+        else if (!pending_.empty() && !error_) start_write();
     }
 
     /// Appends a small frame (head and body copied) if that needs no waiting; else returns false
@@ -167,28 +174,12 @@ public:
     auto async_read_some(MutableBufferSequence const& buffers, ReadToken&& token) {
         // Beast wants more bytes: it has handled every frame it had, so the batch is complete.
         reading_ = true;
-        flush();
-        return asio::async_initiate<ReadToken, void(error_code, std::size_t)>(
-            [this](auto handler, MutableBufferSequence const& buffers) {
-                if (!corking_) return next_.async_read_some(buffers, std::move(handler));
-                // Asio tries every read at once, before waiting for readiness. Here that read comes
-                // before the reply to what was just read has been written, so in request/response
-                // traffic it finds nothing: a failed recvmsg per message. Start it behind the work
-                // that is ready instead (the reply's write among it).
-                read_cancelled_ = false;
-                auto slot = asio::get_associated_cancellation_slot(handler);
-                if (slot.is_connected())
-                    slot.assign([this](asio::cancellation_type type) {
-                        if (type != asio::cancellation_type::none) read_cancelled_ = true;
-                    });
-                asio::post(next_.get_executor(), [this, buffers, handler = std::move(handler)]() mutable {
-                    auto slot = asio::get_associated_cancellation_slot(handler);
-                    if (slot.is_connected()) slot.clear();
-                    if (read_cancelled_) return std::move(handler)(asio::error::operation_aborted, std::size_t{0});
-                    transport().async_read_some(buffers, std::move(handler));
-                });
-            },
-            token, buffers);
+        if (flush_on_read_) flush();
+        // Straight to the socket. (Starting the read behind the ready work instead saves the failed
+        // recvmsg that a request/response peer causes, but costs more than that system call:
+        // measured, callgrind and strace, echo D=1.)
+        if (!corking_) return next_.async_read_some(buffers, std::forward<ReadToken>(token));
+        return transport().async_read_some(buffers, std::forward<ReadToken>(token));
     }
 
     template <class ConstBufferSequence, class WriteToken>
@@ -316,7 +307,7 @@ private:
             post_completion(std::move(it->handler), error_, error_ ? 0 : it->bytes);
             it = waiters_.erase(it);
         }
-        flush();
+        if (std::exchange(flush_wanted_, false)) flush();
     }
 
     static void clear_cancellation(asio::any_completion_handler<write_signature>& handler) {
@@ -334,8 +325,9 @@ private:
     bool corking_ = false;
     std::size_t keep_capacity_ = 4096;
     bool writing_ = false;
+    bool flush_wanted_ = false;        // flush() came while writing
+    bool flush_on_read_ = true;
     bool reading_ = false;
-    bool read_cancelled_ = false;      // a read waiting to start was cancelled (async_read_some)
     error_code error_;                 // the first write failure; every later write fails with it
     std::vector<segment> pending_;     // corked, in order
     std::string pending_storage_;      // owned bytes of pending_

@@ -8,7 +8,9 @@ namespace wscoro::detail {
 
 namespace {
 
-constexpr std::size_t max_cached = 32;                   // strings, and control blocks, per thread
+// Many: the read loops of all connections whose data one epoll_wait reported each take a string
+// before any of their messages is released.
+constexpr std::size_t max_cached = 1024;                 // strings, and control blocks, per thread
 constexpr std::size_t max_string_capacity = 256 * 1024;  // larger strings are freed
 constexpr std::size_t max_cached_bytes = 1024 * 1024;    // capacity of all cached strings
 

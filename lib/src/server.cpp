@@ -1,6 +1,7 @@
 #include <wscoro/server.hpp>
 
 #include "facade.hpp"
+#include "strand_consumer.hpp"
 #include "stream_connection.hpp"
 
 #include <atomic>
@@ -29,8 +30,16 @@ asio::awaitable<void> deliver(std::shared_ptr<callbacks const> cb, connection_pt
     bool healthy = orphaned() || invoke_callback(cb->on_connect, cb->on_error, "on_connect", c);
     if (!healthy) c->close(close_code::internal_error, "internal error");
     for (;;) {
-        auto [ec, m] = co_await c->async_receive(detail::use_tuple);
-        if (ec) break;
+        // Every message already read is taken without an asynchronous operation each; only when
+        // none is left does the loop wait (and the replies sent meanwhile go out together).
+        message m;
+        if (!detail::strand_consumer::try_take(*c, m)) {
+            detail::strand_consumer::idle(*c);
+            auto [ec, next] = co_await detail::strand_consumer::async_receive(*c);
+            if (ec) break;  // finish() closed the channel: the stream ended
+            m = std::move(next);
+            detail::strand_consumer::took(*c, m);
+        }
         if (orphaned()) continue;  // drained until the close completes, delivered to no one
         if (healthy && !invoke_callback(cb->on_message, cb->on_error, "on_message", c, m)) {
             healthy = false;

@@ -93,12 +93,24 @@ private:
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))
                 co_return asio::error::operation_aborted;
+            // Back-pressure: while the consumer has not taken what was read, read no more (TCP then
+            // slows the peer down) instead of growing memory.
+            while (inbound_full()) {
+                inbound_waiter_ = true;
+                co_await inbound_taken_.async_wait(use_tuple);  // cancelled by took_inbound()
+                inbound_waiter_ = false;
+                if (cancelled(co_await asio::this_coro::cancellation_state))
+                    co_return asio::error::operation_aborted;
+            }
             // Each message is read straight into the string that becomes its shared payload: no
             // copy, and the string comes from (and returns to) a per-thread cache (payload_cache.hpp).
             // Beast enforces max_message_size (read_message_max), so the buffer itself is unbounded.
             auto payload = take_payload_string();
             auto buf = asio::dynamic_buffer(*payload);
             error_code ec;
+            // Replies to what was read so far leave together: when the consumer has messages left
+            // to take, or is answering one, it flushes once it runs dry (consumer_idle), not us.
+            cork().flush_on_read(inbound_count_ == 0 && !consumer_flushes_);
             if (payload->capacity() <= small_read) {
                 // A new string (the cache is empty): Beast would size it for a whole TCP frame
                 // (1.5 KB) while the connection waits, idle. Ask for the string's inline capacity
@@ -145,17 +157,14 @@ private:
             }
             count(&metrics::messages_in);
             count(&metrics::bytes_in, m.size());
-            // Hand-off: waits for the consumer, so a slow consumer slows the peer (TCP back-pressure)
-            // instead of growing memory.
-            if (cancelled(co_await asio::this_coro::cancellation_state))
-                co_return asio::error::operation_aborted;
-            if (auto [sent] = co_await in_.async_send(error_code{}, std::move(m), use_tuple); sent)
-                co_return sent;
+            // Room was made before the read (see the top of the loop): no waiting here.
+            if (!hand_off(std::move(m))) co_return asio::error::operation_aborted;
             ++read_progress_;
         }
     }
 
-    // The only writer: data, pings and the close frame leave in the order they were queued.
+    // The only writer of queued items: data, pings and the close frame leave in the order they were
+    // queued. While it waits with nothing queued, enqueue() may write data directly (try_write_now).
     asio::awaitable<error_code> write_loop() {
         using std::chrono::steady_clock;
         bool last_from_elsewhere = false;  // the last data item was queued from another strand
@@ -166,37 +175,47 @@ private:
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
                 co_return asio::error::operation_aborted;
-            // A write in flight takes what is corked when it completes: no flush needed then.
-            if (!out_.ready() && cork().corked_bytes() > 0 && !cork().writing()) {
-                if (!cork().reading()) {
-                    // Nothing more queued, and the reader is busy: between the frames of its last
-                    // read (it flushes when it asks for more), or waiting for its consumer. Let it
-                    // run; if it made no progress meanwhile, nothing is coming soon: write now.
-                    auto const seen = read_progress_;
-                    co_await asio::post(get_executor(), asio::use_awaitable);
-                    if (read_progress_ == seen && !out_.ready()) cork().flush();
-                    continue;
+            // What is queued already is taken at once, without a posted completion each.
+            outbound item;
+            if (!out_.try_receive([&item](error_code, outbound next) { item = std::move(next); })) {
+                // A write in flight: what is corked leaves as soon as it completes.
+                if (cork().corked_bytes() > 0 && cork().writing()) cork().flush();
+                if (cork().corked_bytes() > 0 && !cork().writing()) {
+                    if (!cork().reading()) {
+                        // Nothing more queued, and the reader is busy: between the frames of its last
+                        // read (it flushes when it asks for more), or waiting for its consumer. Let it
+                        // run; if it made no progress meanwhile, nothing is coming soon: write now.
+                        auto const seen = read_progress_;
+                        co_await asio::post(get_executor(), asio::use_awaitable);
+                        if (read_progress_ == seen && !out_.ready()) cork().flush();
+                        continue;
+                    }
+                    if (last_from_elsewhere && yields < broadcast_yields_) {
+                        // Messages from elsewhere (a broadcast) come in bursts: wait behind all the
+                        // work that is ready to run (the publisher's next messages among it).
+                        ++yields;
+                        just_yielded = true;
+                        co_await asio::post(io_executor_, asio::use_awaitable);
+                        continue;
+                    }
+                    if (yields > 0) adapt_broadcast_yields(fruitful);
+                    yields = fruitful = 0;
+                    just_yielded = false;
+                    cork().flush();  // the reader waits for the peer: nobody else will flush
                 }
-                if (last_from_elsewhere && yields < broadcast_yields_) {
-                    // Messages from elsewhere (a broadcast) come in bursts: wait behind all the
-                    // work that is ready to run (the publisher's next messages among it).
-                    ++yields;
-                    just_yielded = true;
-                    co_await asio::post(io_executor_, asio::use_awaitable);
-                    continue;
+                write_parked_ = true;
+                auto [ec, next] = co_await out_.async_receive(use_tuple);
+                write_parked_ = false;
+                if (ec) co_return ec;
+                item = std::move(next);
+                if (cancelled(co_await asio::this_coro::cancellation_state)) {
+                    dequeued(item);
+                    co_return asio::error::operation_aborted;
                 }
-                if (yields > 0) adapt_broadcast_yields(fruitful);
-                yields = fruitful = 0;
-                just_yielded = false;
-                cork().flush();  // the reader waits for the peer: nobody else will flush
             }
-            auto [ec, item] = co_await out_.async_receive(use_tuple);
-            if (ec) co_return ec;
             fruitful += just_yielded;
             just_yielded = false;
             dequeued(item);
-            if (cancelled(co_await asio::this_coro::cancellation_state))
-                co_return asio::error::operation_aborted;
             if (close_sent_) continue;  // the read loop ends the connection; nothing else may go out
             error_code wrote;
             write_deadline_ = steady_clock::now() + opts_.write_wait;
@@ -233,6 +252,8 @@ private:
             case outbound::kind::ping:
                 std::tie(wrote) = co_await ws_.async_ping(ping_payload(), use_tuple);
                 break;
+            case outbound::kind::flush:  // for what enqueue() wrote directly: the top of the loop flushes
+                break;
             case outbound::kind::close:
                 record_close(item.close);
                 close_sent_ = true;
@@ -251,6 +272,37 @@ private:
             write_deadline_.reset();
             if (wrote) co_return wrote;
         }
+    }
+
+    // enqueue(), on the strand, while the write loop waits with nothing queued: the frame goes into
+    // the corked output at once, saving the write loop's wake-up. Small data frames of our own
+    // connection only: a broadcast (from elsewhere) is better gathered by the write loop's waiting.
+    bool try_write_now(outbound& item) override {
+        if (item.from_elsewhere || drop_queued_ || close_sent_ || !ws_.is_open()) return false;
+        if (server_) {
+            frame_header const head{item.msg.is_text(), item.msg.size()};
+            if (!cork().try_write_frame(head.buffer(), item.msg.buffer())) return false;
+        } else {
+            auto const key = next_masking_key();
+            frame_header const head{item.msg.is_text(), item.msg.size(), key};
+            if (!cork().try_write_masked_frame(head.buffer(), item.msg.buffer(), key)) return false;
+        }
+        count(&metrics::messages_out);
+        count(&metrics::bytes_out, item.msg.size());
+        // Who sends it to the kernel: a facade's consumer promised to say when its batch ends
+        // (consumer_idle); else a reader waiting for the peer has nothing more coming, so now;
+        // else (the reader is between frames, or a consumer may not ask again soon) the write loop.
+        if (consumer_flushes_) return true;
+        if (cork().reading()) cork().flush();
+        else request_flush();
+        return true;
+    }
+
+    // The consumer's batch is complete. When the reader still has frames of its last read to hand
+    // over, it flushes when it asks for more bytes (so all the replies to one read leave together);
+    // when it waits for the peer, nobody else will.
+    void consumer_idle() override {
+        if (cork().reading()) cork().flush();
     }
 
     // Timers only, never I/O, so a peer that stopped reading cannot block it: sends pings through the

@@ -26,7 +26,10 @@ struct connection_options {
     duration ping_interval = 30s;  ///< a ping is sent this often
     duration pong_wait = 60s;      ///< nothing heard from the peer for this long: error::pong_timeout
     duration write_wait = 10s;     ///< bound on one write and on the closing handshake
-    std::size_t read_buffer_size = 4096;       ///< initial capacity of the receive buffer
+    /// Read-ahead: received messages that wait for the consumer (application or callbacks) may
+    /// hold this many payload bytes (and at most 64 messages; one message always fits) before the
+    /// connection stops reading and TCP slows the peer down.
+    std::size_t read_buffer_size = 4096;
     std::size_t write_buffer_size = 4096;      ///< output buffer capacity kept between writes (larger bursts
                                                ///< allocate while they last); Beast's control-frame buffer
     std::size_t max_message_size = 16u << 20;  ///< larger incoming messages close with 1009

@@ -3,8 +3,8 @@
 //
 // Shape: run() joins three loops on the connection's strand (read, write, keepalive); when one ends,
 // the others are cancelled. Outbound messages go through a bounded queue drained by the single
-// write loop (one writer, ordered); inbound messages go through an unbuffered channel to exactly
-// one consumer (the callback facade or the application's coroutine). The transport is a template
+// write loop (one writer, ordered; when it is idle, a reply goes straight to the transport's
+// output instead); inbound messages go through a small bounded channel to exactly one consumer (the callback facade or the application's coroutine). The transport is a template
 // parameter of the implementation (see lib/src/stream_connection.hpp); this class is what every
 // user holds, through connection_ptr, and it stays valid after the peer left.
 #include <wscoro/config.hpp>
@@ -31,6 +31,10 @@
 #include <string>
 
 namespace wscoro {
+
+namespace detail {
+struct strand_consumer;  // the callback facades' fast path (lib/src/strand_consumer.hpp)
+}
 
 namespace asio = boost::asio;
 namespace beast = boost::beast;
@@ -161,7 +165,7 @@ protected:
 
     // What the write loop takes from the queue.
     struct outbound {
-        enum class kind : unsigned char { data, ping, close } what = kind::data;
+        enum class kind : unsigned char { data, ping, close, flush } what = kind::data;
         message msg;
         close_reason close;
         bool from_elsewhere = false;  // queued from outside the strand (e.g. a broadcast): see write loop
@@ -175,7 +179,20 @@ protected:
 
     // Shared with the loops; touched only on the strand unless atomic.
     void dequeued(outbound const& item);  // write loop: one data item left the queue
+    /// Whether the read loop must wait before reading another message: the consumer has not yet
+    /// taken inbound_capacity messages, or read_buffer_size bytes (always room for one message).
+    bool inbound_full() const noexcept {
+        return inbound_count_ >= inbound_capacity || (inbound_count_ > 0 && inbound_bytes_ >= opts_.read_buffer_size);
+    }
+    /// Read loop: passes `m` on to the consumer without waiting (inbound_full() was false).
+    bool hand_off(message m);
+    /// Writes a data item straight into the transport's output, bypassing the write loop, when
+    /// that keeps the order (nothing queued ahead of it). False: queue it.
+    virtual bool try_write_now(outbound& item) = 0;
+    /// The consumer took everything there was: a batch of replies it sent is complete.
+    virtual void consumer_idle() = 0;
     void request_ping();                  // keepalive loop: queue one ping unless one is waiting
+    void request_flush();                 // wake the write loop to flush what was written directly
     void heard_from_peer() { last_seen_ = std::chrono::steady_clock::now(); }
     bool on_strand() const noexcept;  // the caller runs on this connection's strand
     void count(metrics::counter metrics::*which, std::uint64_t n = 1) noexcept {
@@ -190,7 +207,16 @@ protected:
     connection_info info_;
     connection_options opts_;
     out_channel out_;  // bounded write queue: send_queue_limit data items + one ping + one close
-    in_channel in_;    // read loop -> the single consumer; unbuffered, so closing it loses nothing
+    // Read loop -> the single consumer. Buffered, so that the frames of one read reach the consumer
+    // without a hand-off each, but bounded (inbound_full()): a slow consumer stops the reading.
+    in_channel in_;
+    static constexpr std::size_t inbound_capacity = 64;
+    std::size_t inbound_count_ = 0;  // messages handed off and not yet taken
+    std::size_t inbound_bytes_ = 0;  // and their payload bytes
+    asio::steady_timer inbound_taken_;  // the read loop waits on it while inbound_full()
+    bool inbound_waiter_ = false;       // it does
+    bool write_parked_ = false;  // the write loop waits for an item: try_write_now() keeps the order
+    bool consumer_flushes_ = false;  // a facade consumer is in a batch and calls consumer_idle() after it
     asio::steady_timer wake_keepalive_;  // cancelled to make the keepalive loop look at abort_reason_
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
     std::optional<std::chrono::steady_clock::time_point> write_deadline_;  // while a write is in flight
@@ -212,11 +238,16 @@ private:
     void enqueue(outbound item);  // on the strand, with a reserved slot (or a control item)
     void overflowed();
     void finish(error_code why);  // on the strand, once
+    bool take_inbound(message& m);  // a message the read loop handed off, if there is one
+    void took_inbound(message const& m);  // the consumer has `m`: room for the read loop
+    friend struct detail::strand_consumer;
 
     std::atomic<state> state_{state::open};
+    bool inbound_ended_ = false;  // finish() ran: close in_ once the consumer has taken what it holds
     std::atomic<std::size_t> queued_{0};
     std::atomic<std::size_t> queued_bytes_{0};
     bool close_queued_ = false;
+    bool flush_queued_ = false;
     asio::steady_timer space_available_;  // async_send waiters; cancelled when a slot frees up
     std::size_t space_waiters_ = 0;
     asio::steady_timer closed_;  // async_wait_closed waiters; cancelled by finish()

@@ -1,0 +1,34 @@
+#pragma once
+// The callback facades' way of taking messages: a coroutine on the connection's strand takes every
+// message the read loop already handed off without an asynchronous operation each, and says when
+// it ran out, so that the replies its callbacks sent leave in one write.
+#include "stream_connection.hpp"  // use_tuple
+
+#include <wscoro/connection.hpp>
+
+namespace wscoro::detail {
+
+struct strand_consumer {
+    /// The next message if one is waiting (never waits). Call on c's strand only. The caller
+    /// promises to call idle() before it waits for more (then its replies need no other flush).
+    static bool try_take(connection& c, message& m) {
+        if (!c.take_inbound(m)) return false;
+        c.consumer_flushes_ = true;
+        return true;
+    }
+    /// Waits for the next message: c.async_receive(use_awaitable) without its hop to the strand
+    /// (the caller runs there already). Then took(), or on an error the stream has ended.
+    static auto async_receive(connection& c) { return c.in_.async_receive(use_tuple); }
+    /// `m` came from async_receive: the same promise as try_take.
+    static void took(connection& c, message const& m) {
+        c.took_inbound(m);
+        c.consumer_flushes_ = true;
+    }
+    /// Nothing more is waiting: what the callbacks sent is complete.
+    static void idle(connection& c) {
+        c.consumer_flushes_ = false;
+        c.consumer_idle();
+    }
+};
+
+}  // namespace wscoro::detail
