@@ -5,9 +5,10 @@
 #include "fleet.hpp"
 #include "log.hpp"
 #include "payload.hpp"
+#include "progress.hpp"
 #include "scenarios.hpp"
+#include "streamed_message.hpp"
 
-#include <cstdio>
 #include <cstring>
 #include <utility>
 
@@ -37,13 +38,9 @@ private:
         std::size_t in_flight = 0;
         clock::time_point sent_at;  // depth 1: when the message in flight was queued
         bool done = true;           // not (or no longer) counted in draining_
-        // The reply being received.
-        std::uint64_t received = 0;  // payload bytes so far
-        std::uint64_t seen = 0;      // its sequence number, once its header is in
-        bool binary = false;
-        bool head_ok = false;  // header complete, from this connection, check holds
-        bool body_ok = true;   // every body byte so far as sent
-        char head[head_size];
+        // The reply being received: its header must name this connection and its check hold.
+        streamed_message<head_size> in;
+        std::uint64_t seen = 0;  // its sequence number, once its header is in
     };
 
     void on_begin(connection& c, unsigned opcode) override;
@@ -55,7 +52,9 @@ private:
     void retire(peer& p) {
         if (!std::exchange(p.done, true)) --draining_;
     }
-    void print_progress(char const* phase);
+    void print_progress(char const* phase) {
+        progress_.print(phase, replies_, {errors_, verify_failures_});
+    }
 
     options const& o_;
     pattern pattern_;
@@ -70,7 +69,7 @@ private:
     bool measuring_ = false;    // replies now count towards the round-trip histogram
     bool stopping_ = false;     // the window is over: send nothing new
     bool closing_ = false;      // connections ending now are not failures
-    std::uint64_t replies_at_last_line_ = 0;
+    echo_progress progress_;
 };
 
 void echo_run::send_more(connection& c, peer& p) {
@@ -92,52 +91,36 @@ void echo_run::send_more(connection& c, peer& p) {
 
 void echo_run::on_begin(connection& c, unsigned opcode) {
     auto& p = peers_[c.index];
-    p.received = 0;
+    p.in.begin(opcode);
     p.seen = p.expected;
-    p.binary = opcode == op::binary;
-    p.head_ok = false;
-    p.body_ok = true;
 }
 
 void echo_run::on_data(connection& c, char const* data, std::size_t size) {
     auto& p = peers_[c.index];
-    if (p.received < head_size) {
-        auto const n = std::min<std::size_t>(head_size - p.received, size);
-        std::memcpy(p.head + p.received, data, n);
-        p.received += n;
-        data += n;
-        size -= n;
-        if (p.received == head_size) {
-            std::uint32_t conn, check;
-            std::uint64_t seq;
-            std::memcpy(&conn, p.head, 4);
-            std::memcpy(&seq, p.head + 4, 8);
-            std::memcpy(&check, p.head + 12, 4);
-            p.head_ok = conn == c.index && check == echo_payload::check(conn, seq);
-            if (p.head_ok) p.seen = seq;
-        }
-    }
-    if (size == 0) return;
-    if (p.head_ok && p.body_ok) {  // compare with the body that message `seen` carried
-        auto const body = pattern_.body(echo_payload::key(c.index, p.seen));
-        auto const at = p.received - head_size;
-        if (at < body.size()) {
-            auto const n = std::min<std::uint64_t>(size, body.size() - at);
-            p.body_ok = std::memcmp(data, body.data() + at, n) == 0;
-        }  // bytes beyond the body: the length check at the end fails
-    }
-    p.received += size;
+    auto read_header = [&](std::string_view head) {
+        std::uint32_t conn, check;
+        std::uint64_t seq;
+        std::memcpy(&conn, head.data(), 4);
+        std::memcpy(&seq, head.data() + 4, 8);
+        std::memcpy(&check, head.data() + 12, 4);
+        if (conn != c.index || check != echo_payload::check(conn, seq)) return false;
+        p.seen = seq;
+        return true;
+    };
+    // The body that message `seen` carried.
+    auto body = [&] { return pattern_.body(echo_payload::key(c.index, p.seen)); };
+    p.in.feed(data, size, read_header, body);
 }
 
 void echo_run::on_end(connection& c) {
     auto& p = peers_[c.index];
     // The same order of checks as echo_payload::verify().
-    auto const d = !p.binary               ? defect::wrong_type
-                   : p.received != o_.size ? defect::wrong_size
-                   : !p.head_ok            ? defect::bad_header
-                   : p.seen != p.expected  ? defect::out_of_order
-                   : !p.body_ok            ? defect::bad_body
-                                           : defect::none;
+    auto const d = !p.in.binary               ? defect::wrong_type
+                   : p.in.received != o_.size ? defect::wrong_size
+                   : !p.in.head_ok            ? defect::bad_header
+                   : p.seen != p.expected     ? defect::out_of_order
+                   : !p.in.body_ok            ? defect::bad_body
+                                              : defect::none;
     if (o_.depth == 1 && measuring_) rtt_.record(fleet_.read_time() - p.sent_at);
     ++replies_;
     if (d == defect::none) {
@@ -146,7 +129,7 @@ void echo_run::on_end(connection& c) {
         ++verify_failures_;
         complain(problem::verify, "connection %u: reply %llu: %s (got %llu bytes, seq %llu)",
                  c.index, static_cast<unsigned long long>(p.expected), describe(d),
-                 static_cast<unsigned long long>(p.received),
+                 static_cast<unsigned long long>(p.in.received),
                  static_cast<unsigned long long>(p.seen));
         // Resynchronise on a readable sequence number, so one lost reply counts once, not forever.
         p.expected = d == defect::out_of_order ? p.seen + 1 : p.expected + 1;
@@ -166,14 +149,6 @@ void echo_run::on_ended(connection& c, std::string const& why) {
     retire(peers_[c.index]);
 }
 
-void echo_run::print_progress(char const* phase) {
-    std::fprintf(stderr, "echo %s: %llu replies/s, %llu errors, %llu verify failures\n", phase,
-                 static_cast<unsigned long long>(replies_ - replies_at_last_line_),
-                 static_cast<unsigned long long>(errors_),
-                 static_cast<unsigned long long>(verify_failures_));
-    replies_at_last_line_ = replies_;
-}
-
 json::object echo_run::run() {
     errors_ += fleet_.open_all();
     for (std::size_t i = 0; i < fleet_.size(); ++i) {
@@ -188,19 +163,16 @@ json::object echo_run::run() {
     run_queue_window waits{o_.server_pid};
     std::uint64_t replies = 0;
     if (draining_ > 0) {
-        std::function<void()> warmup_line, measure_line;
-        if (o_.progress) {
-            warmup_line = [this] { print_progress("warm-up"); };
-            measure_line = [this] { print_progress("measuring"); };
-        }
+        progress_ticks const ticks{o_.progress,
+                                   [this](char const* phase) { print_progress(phase); }};
         fleet_.pass_time(clock::now() + std::chrono::duration_cast<clock::duration>(o_.warmup),
-                         warmup_line);
+                         ticks.warmup);
         auto const cpu_begin = cpu_snapshot::take(o_.server_pid);
         waits.begin();
         auto const replies_begin = replies_;
         measuring_ = true;
         fleet_.pass_time(cpu_begin.at + std::chrono::duration_cast<clock::duration>(o_.duration),
-                         measure_line);
+                         ticks.measuring);
         cpu = cpu_snapshot::take(o_.server_pid) - cpu_begin;
         waits.end();
         replies = replies_ - replies_begin;
@@ -220,23 +192,7 @@ json::object echo_run::run() {
     closing_ = true;
     errors_ += fleet_.close_all(close_timeout);
 
-    double const msg_per_s = cpu.wall_s > 0 ? static_cast<double>(replies) / cpu.wall_s : 0;
-    json::object report;
-    report["scenario"] = "echo";
-    report["connections"] = o_.connections;
-    report["depth"] = o_.depth;
-    report["size"] = o_.size;
-    report["duration_s"] = cpu.wall_s;
-    report["messages"] = replies;
-    report["msg_per_s"] = msg_per_s;
-    report["mb_per_s"] = msg_per_s * static_cast<double>(o_.size) / 1e6;
-    if (o_.depth == 1 && rtt_.count() > 0)
-        report["rtt_us"] = percentiles(rtt_, {{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}});
-    else
-        report["rtt_us"] = nullptr;  // with several in flight, a reply's send time is not tracked
-    report["errors"] = errors_;
-    report["verify_failures"] = verify_failures_;
-    add_cpu(report, cpu, replies, "server_cpu_us_per_msg");
+    auto report = echo_report(o_, cpu, replies, rtt_, {errors_, verify_failures_});
     add_generator_fields(report, cpu, waits, replies, "generator_cpu_us_per_msg", o_.server_pid);
     return report;
 }

@@ -4,6 +4,7 @@
 #include "fleet.hpp"
 #include "log.hpp"
 #include "payload.hpp"
+#include "progress.hpp"
 #include "scenarios.hpp"
 
 #include <wscoro/message.hpp>
@@ -11,7 +12,6 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/this_coro.hpp>
 
-#include <cstdio>
 #include <exception>
 
 namespace wscoro::bench {
@@ -45,7 +45,9 @@ private:
     void retire(peer& p) {
         if (!std::exchange(p.done, true)) drained_.count_down();
     }
-    void print_progress(char const* phase);
+    void print_progress(char const* phase) {
+        progress_.print(phase, replies_, {errors_, verify_failures_});
+    }
 
     options const& o_;
     pattern pattern_;
@@ -59,7 +61,7 @@ private:
     bool closing_ = false;    // connections ending now are not failures
     latch drained_;           // peers that still have replies in flight after stopping_
     latch finished_;          // drive() coroutines still running
-    std::uint64_t replies_at_last_line_ = 0;
+    echo_progress progress_;
 };
 
 // One connection's loop. The reply is checked before the next message is built; both happen on
@@ -120,14 +122,6 @@ void echo_run::check(peer& p, std::uint32_t index, message const& reply) {
     p.expected = d == defect::out_of_order ? seen + 1 : p.expected + 1;
 }
 
-void echo_run::print_progress(char const* phase) {
-    std::fprintf(stderr, "echo %s: %llu replies/s, %llu errors, %llu verify failures\n", phase,
-                 static_cast<unsigned long long>(replies_ - replies_at_last_line_),
-                 static_cast<unsigned long long>(errors_),
-                 static_cast<unsigned long long>(verify_failures_));
-    replies_at_last_line_ = replies_;
-}
-
 asio::awaitable<json::object> echo_run::run() {
     auto ex = co_await asio::this_coro::executor;
     auto fleet = co_await open_fleet(o_);
@@ -149,18 +143,15 @@ asio::awaitable<json::object> echo_run::run() {
     cpu_usage cpu;
     std::uint64_t replies = 0;
     if (finished_.remaining() > 0) {
-        std::function<void()> warmup_line, measure_line;
-        if (o_.progress) {
-            warmup_line = [this] { print_progress("warm-up"); };
-            measure_line = [this] { print_progress("measuring"); };
-        }
+        progress_ticks const ticks{o_.progress,
+                                   [this](char const* phase) { print_progress(phase); }};
         co_await wait_until(clock::now() + std::chrono::duration_cast<clock::duration>(o_.warmup),
-                            warmup_line);
+                            ticks.warmup);
         auto const cpu_begin = cpu_snapshot::take(o_.server_pid);
         auto const replies_begin = replies_;
         measuring_ = true;
         co_await wait_until(cpu_begin.at + std::chrono::duration_cast<clock::duration>(o_.duration),
-                            measure_line);
+                            ticks.measuring);
         cpu = cpu_snapshot::take(o_.server_pid) - cpu_begin;
         replies = replies_ - replies_begin;
         measuring_ = false;
@@ -180,23 +171,7 @@ asio::awaitable<json::object> echo_run::run() {
     errors_ += co_await close_fleet(fleet.connections, close_timeout);
     co_await finished_.wait();  // prompt: every connection has ended
 
-    double const msg_per_s = cpu.wall_s > 0 ? static_cast<double>(replies) / cpu.wall_s : 0;
-    json::object report;
-    report["scenario"] = "echo";
-    report["connections"] = o_.connections;
-    report["depth"] = o_.depth;
-    report["size"] = o_.size;
-    report["duration_s"] = cpu.wall_s;
-    report["messages"] = replies;
-    report["msg_per_s"] = msg_per_s;
-    report["mb_per_s"] = msg_per_s * static_cast<double>(o_.size) / 1e6;
-    if (o_.depth == 1 && rtt_.count() > 0)
-        report["rtt_us"] = percentiles(rtt_, {{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}});
-    else
-        report["rtt_us"] = nullptr;  // with several in flight, a reply's send time is not tracked
-    report["errors"] = errors_;
-    report["verify_failures"] = verify_failures_;
-    add_cpu(report, cpu, replies, "server_cpu_us_per_msg");
+    auto report = echo_report(o_, cpu, replies, rtt_, {errors_, verify_failures_});
     co_return report;
 }
 

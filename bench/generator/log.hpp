@@ -1,12 +1,32 @@
 #pragma once
-// Human-readable output goes to stderr (stdout carries only the JSON report). A failing server can
-// cause the same complaint thousands of times, so only the first few of each kind are printed, and
-// a flood of verification failures cannot hide the connection that was lost.
+// Human-readable output goes to stderr (stdout carries only the JSON report), each line headed by
+// the program's name. A failing server can cause the same complaint thousands of times, so only
+// the first few of each kind are printed, and a flood of verification failures cannot hide the
+// connection that was lost.
 #include <cstdarg>
 #include <cstddef>
 #include <cstdio>
 
 namespace wscoro::bench {
+
+/// "wscoro-bench" or "wscoro-bench-epoll": both generators print through this header, and a log
+/// must say which one spoke. Each program defines it beside its main().
+extern char const* const program_name;
+
+/// vprintf-style: one line on stderr, "<program_name>: <message>".
+[[gnu::format(printf, 1, 0)]] inline void vsay(char const* format, va_list args) {
+    std::fprintf(stderr, "%s: ", program_name);
+    std::vfprintf(stderr, format, args);
+    std::fputc('\n', stderr);
+}
+
+/// printf-style: one line on stderr, "<program_name>: <message>".
+[[gnu::format(printf, 1, 2)]] inline void say(char const* format, ...) {
+    va_list args;
+    va_start(args, format);
+    vsay(format, args);
+    va_end(args);
+}
 
 enum class problem { connect, lost, verify, close, other };
 
@@ -17,15 +37,13 @@ enum class problem { connect, lost, verify, close, other };
     auto& n = printed[static_cast<std::size_t>(kind)];
     if (n > limit) return;
     if (n++ == limit) {
-        std::fputs("wscoro-bench: further problems of this kind are counted, not shown\n", stderr);
+        say("further problems of this kind are counted, not shown");
         return;
     }
-    std::fputs("wscoro-bench: ", stderr);
     va_list args;
     va_start(args, format);
-    std::vfprintf(stderr, format, args);
+    vsay(format, args);
     va_end(args);
-    std::fputc('\n', stderr);
 }
 
 }  // namespace wscoro::bench

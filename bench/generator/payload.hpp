@@ -5,6 +5,7 @@
 // its neighbours' and verifying it is one memcmp, not a per-byte generator. Fields are copied in
 // host byte order: both ends are this process.
 #include <algorithm>
+#include <chrono>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -140,6 +141,11 @@ struct broadcast_payload {
         detail::put(out, check(seq, sent_ns));
         out.append(p.body(seq));
         return out;
+    }
+    /// The steady clock now, as a header's "sent at".
+    static std::int64_t now_ns() noexcept {
+        auto const now = std::chrono::steady_clock::now().time_since_epoch();
+        return std::chrono::duration_cast<std::chrono::nanoseconds>(now).count();
     }
     static std::string probe(std::int64_t sent_ns) {
         std::string out;

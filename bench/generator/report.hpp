@@ -1,7 +1,8 @@
 #pragma once
-// The JSON report (one object on stdout): the pieces every scenario shares, and the exit status
-// that follows from it.
+// The JSON report (one object on stdout): the pieces every scenario shares, the echo and broadcast
+// reports both generators write (bench/run.py reads either), and the exit status that follows.
 #include "histogram.hpp"
+#include "options.hpp"
 #include "proc_stats.hpp"
 
 #include <boost/json/object.hpp>
@@ -10,6 +11,8 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
+#include <cstdio>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -42,6 +45,59 @@ inline void add_cpu(json::object& report, cpu_usage const& cpu, std::uint64_t it
     report[per_item_key] = number_or_null(per_item);
     report["server_cpu_pct"] = number_or_null(cpu.server_pct());
     report["generator_cpu_pct"] = cpu.self_pct();
+}
+
+/// What a run found wrong: its report's "errors" and "verify_failures".
+struct failures {
+    std::uint64_t errors = 0;
+    std::uint64_t verify_failures = 0;
+};
+
+/// The echo report: `replies` and the round trips `rtt` counted in the measured window.
+inline json::object echo_report(options const& o, cpu_usage const& cpu, std::uint64_t replies,
+                                histogram const& rtt, failures f) {
+    double const msg_per_s = cpu.wall_s > 0 ? static_cast<double>(replies) / cpu.wall_s : 0;
+    json::object report;
+    report["scenario"] = "echo";
+    report["connections"] = o.connections;
+    report["depth"] = o.depth;
+    report["size"] = o.size;
+    report["duration_s"] = cpu.wall_s;
+    report["messages"] = replies;
+    report["msg_per_s"] = msg_per_s;
+    report["mb_per_s"] = msg_per_s * static_cast<double>(o.size) / 1e6;
+    if (o.depth == 1 && rtt.count() > 0)
+        report["rtt_us"] = percentiles(rtt, {{"p50", 0.50}, {"p99", 0.99}, {"p999", 0.999}});
+    else
+        report["rtt_us"] = nullptr;  // with several in flight, a reply's send time is not tracked
+    report["errors"] = f.errors;
+    report["verify_failures"] = f.verify_failures;
+    add_cpu(report, cpu, replies, "server_cpu_us_per_msg");
+    return report;
+}
+
+/// The broadcast report: `published` messages and their `deliveries` (one per subscriber that
+/// got one) in the measured window, and the publish-to-delivery `latency`.
+inline json::object broadcast_report(options const& o, cpu_usage const& cpu,
+                                     std::uint64_t published, std::uint64_t deliveries,
+                                     histogram const& latency, failures f) {
+    json::object report;
+    report["scenario"] = "broadcast";
+    report["connections"] = o.connections;
+    report["size"] = o.size;
+    report["duration_s"] = cpu.wall_s;
+    report["published"] = published;
+    report["deliveries"] = deliveries;
+    report["deliveries_per_s"] =
+        cpu.wall_s > 0 ? static_cast<double>(deliveries) / cpu.wall_s : 0.0;
+    if (latency.count() > 0)
+        report["latency_us"] = percentiles(latency, {{"p50", 0.50}, {"p99", 0.99}});
+    else
+        report["latency_us"] = nullptr;
+    report["errors"] = f.errors;
+    report["verify_failures"] = f.verify_failures;
+    add_cpu(report, cpu, deliveries, "server_cpu_us_per_delivery");
+    return report;
 }
 
 /// The report as one line of JSON. Unlike json::serialize (which writes 2.5480963859357373E4),
@@ -82,6 +138,13 @@ inline bool succeeded(json::object const& report) {
         return v && v->is_number() && v->to_number<double>() == 0;
     };
     return zero("errors") && zero("verify_failures");
+}
+
+/// Prints the report on stdout, one line; returns the exit status it calls for.
+inline int print_report(json::object const& report) {
+    auto const text = to_text(report);
+    std::printf("%s\n", text.c_str());
+    return succeeded(report) ? 0 : 1;
 }
 
 }  // namespace wscoro::bench
