@@ -1,5 +1,7 @@
 #include <wscoro/connection.hpp>
 
+#include "deferred_flush.hpp"
+
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/compose.hpp>
 #include <boost/beast/websocket/error.hpp>
@@ -21,6 +23,11 @@ asio::any_io_executor inner_executor(asio::any_io_executor const& strand) {
     if (auto const* s = strand.target<io_strand>()) return s->get_inner_executor();
     return strand;
 }
+
+detail::deferred_flush* flusher_for(asio::any_io_executor const& io) {
+    if (!detail::single_threaded(io)) return nullptr;
+    return &asio::use_service<detail::deferred_flush>(asio::query(io, asio::execution::context));
+}
 }  // namespace
 
 connection::connection(executor_type strand, connection_info info, connection_options opts)
@@ -28,7 +35,8 @@ connection::connection(executor_type strand, connection_info info, connection_op
       // Data items hold one of send_queue_limit reservations; the three extra slots are for at most
       // one ping, one close and one flush request, so enqueue() never finds the channel full.
       out_(strand_, opts_.send_queue_limit + 3), in_(strand_, inbound_capacity),
-      inbound_taken_(strand_, steady_clock::time_point::max()), wake_keepalive_(strand_),
+      inbound_taken_(strand_, steady_clock::time_point::max()), flusher_(flusher_for(io_executor_)),
+      wake_keepalive_(strand_),
       space_available_(strand_, steady_clock::time_point::max()),
       closed_(strand_, steady_clock::time_point::max()) {}
 
@@ -37,6 +45,12 @@ connection::~connection() = default;
 bool connection::on_strand() const noexcept {
     if (auto const* s = strand_.target<io_strand>()) return s->running_in_this_thread();
     return false;
+}
+
+bool connection::on_only_thread() const noexcept {
+    if (!flusher_) return false;
+    auto const* io = io_executor_.target<asio::io_context::executor_type>();
+    return io && io->running_in_this_thread();
 }
 
 std::string connection::user_agent() const {
@@ -106,6 +120,11 @@ error_code connection::send(message m) {
     // too, but only after type-erasing the function for the strand: an allocation per message.)
     if (on_strand()) {
         enqueue({outbound::kind::data, std::move(m), {}});
+        return {};
+    }
+    // Another connection's callback (a broadcast) on the only thread: no hop needed either.
+    if (on_only_thread()) {
+        enqueue({outbound::kind::data, std::move(m), {}, /*from_elsewhere=*/true});
         return {};
     }
     asio::post(strand_, [self = shared_from_this(), m = std::move(m)]() mutable {

@@ -3,6 +3,7 @@
 // beast::tcp_stream today, an SSL stream over it for wss:// later; both share this code.
 #include "corked_stream.hpp"
 #include "frame_header.hpp"
+#include "deferred_flush.hpp"
 #include "payload_cache.hpp"
 
 #include <wscoro/connection.hpp>
@@ -70,6 +71,7 @@ private:
                 asio::co_spawn(ex, write_loop(), asio::deferred),
                 asio::co_spawn(ex, keepalive_loop(), asio::deferred))
                 .async_wait(asio::experimental::wait_for_one(), asio::deferred);
+        loops_ended_ = true;
         for (auto const& x : {x0, x1, x2})
             if (x) std::rethrow_exception(x);  // a bug, not an I/O error
         error_code ignored;
@@ -278,7 +280,8 @@ private:
     // the corked output at once, saving the write loop's wake-up. Small data frames of our own
     // connection only: a broadcast (from elsewhere) is better gathered by the write loop's waiting.
     bool try_write_now(outbound& item) override {
-        if (item.from_elsewhere || drop_queued_ || close_sent_ || !ws_.is_open()) return false;
+        if (item.from_elsewhere && !flusher_) return false;
+        if (drop_queued_ || close_sent_ || !ws_.is_open()) return false;
         if (server_) {
             frame_header const head{item.msg.is_text(), item.msg.size()};
             if (!cork().try_write_frame(head.buffer(), item.msg.buffer())) return false;
@@ -289,6 +292,10 @@ private:
         }
         count(&metrics::messages_out);
         count(&metrics::bytes_out, item.msg.size());
+        if (item.from_elsewhere) {  // part of a broadcast: written once the burst is over
+            if (!std::exchange(flush_deferred_pending_, true)) flusher_->add(shared_from_this(), io_executor_);
+            return true;
+        }
         // Who sends it to the kernel: a facade's consumer promised to say when its batch ends
         // (consumer_idle); else a reader waiting for the peer has nothing more coming, so now;
         // else (the reader is between frames, or a consumer may not ask again soon) the write loop.
@@ -303,6 +310,11 @@ private:
     // when it waits for the peer, nobody else will.
     void consumer_idle() override {
         if (cork().reading()) cork().flush();
+    }
+
+    void flush_deferred() override {
+        flush_deferred_pending_ = false;
+        if (!loops_ended_) cork().flush();  // afterwards the stream may go (see run_loops)
     }
 
     // Timers only, never I/O, so a peer that stopped reading cannot block it: sends pings through the
@@ -387,6 +399,7 @@ private:
     unsigned broadcast_yields_ = min_broadcast_yields;  // see adapt_broadcast_yields
     bool close_sent_ = false;                // our close frame is queued in Beast or gone
     bool peer_sent_close_ = false;           // the peer's close frame arrived
+    bool loops_ended_ = false;               // nothing may start a write any more
     std::optional<error_code> close_result_;  // how our closing handshake ended
     asio::steady_timer close_done_;           // cancelled when close_result_ is set
 };

@@ -34,6 +34,7 @@ namespace wscoro {
 
 namespace detail {
 struct strand_consumer;  // the callback facades' fast path (lib/src/strand_consumer.hpp)
+class deferred_flush;    // broadcast output on a single-threaded io_context (lib/src/deferred_flush.hpp)
 }
 
 namespace asio = boost::asio;
@@ -191,6 +192,10 @@ protected:
     virtual bool try_write_now(outbound& item) = 0;
     /// The consumer took everything there was: a batch of replies it sent is complete.
     virtual void consumer_idle() = 0;
+    /// deferred_flush: the burst of deliveries that try_write_now() appended is over.
+    virtual void flush_deferred() = 0;
+    /// On the io_context's thread, when that is the only one (see deferred_flush).
+    bool on_only_thread() const noexcept;
     void request_ping();                  // keepalive loop: queue one ping unless one is waiting
     void request_flush();                 // wake the write loop to flush what was written directly
     void heard_from_peer() { last_seen_ = std::chrono::steady_clock::now(); }
@@ -217,6 +222,8 @@ protected:
     bool inbound_waiter_ = false;       // it does
     bool write_parked_ = false;  // the write loop waits for an item: try_write_now() keeps the order
     bool consumer_flushes_ = false;  // a facade consumer is in a batch and calls consumer_idle() after it
+    detail::deferred_flush* const flusher_;  // when one thread runs the io_context, else null
+    bool flush_deferred_pending_ = false;    // added to flusher_, flush_deferred() not yet run
     asio::steady_timer wake_keepalive_;  // cancelled to make the keepalive loop look at abort_reason_
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
     std::optional<std::chrono::steady_clock::time_point> write_deadline_;  // while a write is in flight
@@ -241,6 +248,7 @@ private:
     bool take_inbound(message& m);  // a message the read loop handed off, if there is one
     void took_inbound(message const& m);  // the consumer has `m`: room for the read loop
     friend struct detail::strand_consumer;
+    friend class detail::deferred_flush;
 
     std::atomic<state> state_{state::open};
     bool inbound_ended_ = false;  // finish() ran: close in_ once the consumer has taken what it holds

@@ -1,0 +1,49 @@
+#include "deferred_flush.hpp"
+
+#include <boost/asio/detail/scheduler.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+
+namespace wscoro::detail {
+
+bool single_threaded(asio::any_io_executor const& io) {
+    auto const* ex = io.target<asio::io_context::executor_type>();
+    if (!ex) return false;
+    // The hint the io_context was constructed with. Asio keeps it in its scheduler (detail API,
+    // Boost 1.81); 1 means "one thread runs it".
+    return asio::use_service<asio::detail::scheduler>(ex->context()).concurrency_hint() == 1;
+}
+
+asio::execution_context::id deferred_flush::id;
+
+deferred_flush::deferred_flush(asio::execution_context& context) : asio::execution_context::service(context) {}
+
+void deferred_flush::shutdown() {
+    dirty_.clear();
+    flushing_.clear();
+}
+
+void deferred_flush::add(connection_ptr c, asio::any_io_executor const& io) {
+    dirty_.push_back(std::move(c));
+    ++added_;
+    if (posted_) return;
+    posted_ = true;
+    io_ = io;
+    added_ = passes_ = quiet_ = 0;
+    asio::post(io_, [this] { run(); });
+}
+
+void deferred_flush::run() {
+    quiet_ = added_ == 0 ? quiet_ + 1 : 0;
+    added_ = 0;
+    if (++passes_ < max_passes && quiet_ < quiet_passes) {
+        asio::post(io_, [this] { run(); });
+        return;
+    }
+    posted_ = false;
+    std::swap(dirty_, flushing_);
+    for (auto& c : flushing_) c->flush_deferred();
+    flushing_.clear();
+}
+
+}  // namespace wscoro::detail
