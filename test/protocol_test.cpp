@@ -553,6 +553,27 @@ TEST_CASE("invalid UTF-8 in text is refused with 1007 also across fragments" * s
     expect_failures(cases);
 }
 
+// A hostile peer fails its connection, keeps sending junk and never answers the close: the server
+// half-closes at once and drops the connection once write_wait has passed, as for any closing
+// handshake the peer leaves unanswered.
+TEST_CASE("a peer that fails the connection and never closes is dropped after write_wait" * suite) {
+    auto cfg = echo_server::config();
+    cfg.write_wait = 1s;
+    echo_server s{cfg};
+    auto p = open_client(s.address());
+    auto const junk = std::string("\x00\x00\x00\x00\x02", 5);  // an unmasked continuation frame
+    REQUIRE_FALSE(p->write(wire::client_frame(op::text, "\xf0\x9f", false) + wire::client_frame(op::cont, "") + junk));
+    wire::frame f;
+    REQUIRE_FALSE(p->read_data_or_close(f));
+    CHECK(f.opcode == op::close);
+    CHECK(f.close_code() == 1007);
+    CHECK_FALSE(p->read_eof());  // nothing after the close frame, then the server's FIN
+    auto const why = s.reason_for(p->local_address());  // 5 s at most: write_wait is 1 s
+    REQUIRE(why.has_value());
+    CHECK(*why == boost::beast::websocket::error::bad_frame_payload);
+    check_still_serving(s);
+}
+
 TEST_CASE("close frames with invalid codes or payloads are refused" * suite) {
     std::vector<hostile_case> cases;
     for (unsigned code : {0u, 1u, 999u, 1004u, 1005u, 1006u, 1015u, 1016u, 1100u, 2000u, 2999u})

@@ -91,7 +91,6 @@ private:
     // so before each co_await that follows a resumption the loops check, and end with a value
     // instead. All runs on the strand: no cancellation can come between a check and its co_await.
     asio::awaitable<error_code> read_loop() {
-        bool failing = false;  // we are failing the connection: nothing more is delivered
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))
                 co_return asio::error::operation_aborted;
@@ -145,17 +144,17 @@ private:
             heard_from_peer();
             payload->resize(n);  // the dynamic buffer's size: what it committed
             message m{ws_.got_text() ? message_kind::text : message_kind::binary, share_payload(std::move(payload))};
-            if (failing) continue;
             if (m.is_text() && ends_inside_code_point(m.data())) {
                 // Beast 1.81 skips its end-of-message UTF-8 check when the final fragment is empty
                 // ("\xf0\x9f" then "" passes). Fail the connection with 1007 as Beast does for any
                 // other invalid UTF-8 (RFC 6455 8.1): the close goes out at once, and the closing
-                // handshake is read to its end.
-                failing = true;
+                // handshake (Beast's) reads the rest. We read no further: a bad frame after this one
+                // would make Beast send its own close (1002) ahead of ours.
                 drop_queued_ = true;
                 close_error_ = websocket::error::bad_frame_payload;
                 close(close_code::bad_payload);
-                continue;
+                if (!close_result_) co_await close_done_.async_wait(use_tuple);
+                co_return close_result_ ? *close_result_ : error_code{asio::error::operation_aborted};
             }
             count(&metrics::messages_in);
             count(&metrics::bytes_in, m.size());
