@@ -4,6 +4,8 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
+#include <algorithm>
+
 namespace wscoro::detail {
 
 bool single_threaded(asio::any_io_executor const& io) {
@@ -29,17 +31,19 @@ void deferred_flush::add(connection_ptr c, asio::any_io_executor const& io) {
     if (posted_) return;
     posted_ = true;
     io_ = io;
-    added_ = passes_ = quiet_ = 0;
+    added_ = 0;
+    passes_ = fruitful_ = 0;
     asio::post(io_, [this] { run(); });
 }
 
 void deferred_flush::run() {
-    quiet_ = added_ == 0 ? quiet_ + 1 : 0;
+    if (passes_ > 0 && added_ > 0) ++fruitful_;  // the first pass sees the burst that posted it
     added_ = 0;
-    if (++passes_ < max_passes && quiet_ < quiet_passes) {
+    if (++passes_ < target_) {
         asio::post(io_, [this] { run(); });
         return;
     }
+    target_ = fruitful_ > 0 ? std::min(target_ * 2, max_passes) : std::max(target_ / 2, min_passes);
     posted_ = false;
     std::swap(dirty_, flushing_);
     for (auto& c : flushing_) c->flush_deferred();

@@ -34,17 +34,21 @@ private:
     void shutdown() override;
     void run();
 
-    // A burst is over when the job's passes behind the ready work found nothing new twice in a
-    // row (the next message of a publisher takes two handler hops to arrive), or after max_passes.
-    static constexpr unsigned max_passes = 16;
-    static constexpr unsigned quiet_passes = 2;
+    // How many passes behind the ready work the job waits before it writes. A publisher that read a
+    // burst of messages broadcasts them a few handler hops apart, and each pass lets it get about
+    // one hop further. So: when passes brought more deliveries, wait twice as many next time; when
+    // none did, half as many. A lone broadcast pays min_passes; a stream of them leaves in
+    // gathered writes.
+    static constexpr unsigned min_passes = 4;
+    static constexpr unsigned max_passes = 64;
 
     std::vector<connection_ptr> dirty_;
     std::vector<connection_ptr> flushing_;  // swapped with dirty_: both keep their capacity
     asio::any_io_executor io_;
-    std::size_t added_ = 0;  // connections added since the last pass
-    unsigned passes_ = 0;
-    unsigned quiet_ = 0;
+    std::size_t added_ = 0;   // connections added since the last pass
+    unsigned passes_ = 0;     // of this burst
+    unsigned fruitful_ = 0;   // passes of this burst that brought deliveries
+    unsigned target_ = min_passes;
     bool posted_ = false;
 };
 
