@@ -297,6 +297,72 @@ TEST_CASE("a server initiated close follows the queued messages and ends cleanly
     CHECK_FALSE(*why);
 }
 
+TEST_CASE("a close reason longer than a close frame holds is cut between characters" * suite) {
+    // A close frame has room for 123 bytes of reason (RFC 6455 5.5). A longer one is cut after the
+    // last whole UTF-8 character that fits; it used to throw on the connection's strand.
+    echo_server s;
+    auto p = open_client(s.address());
+    REQUIRE(s.joined.wait_for_count(1, 5s));
+    auto const conn = s.joined.items()[0];
+    // Bytes 122-123 and 124-125 are two "é": byte 123 is inside the first one.
+    auto const reason = std::string(122, 'x') + "\xc3\xa9\xc3\xa9";
+    conn->close(wscoro::close_code{4001}, reason);
+    wire::frame f;
+    REQUIRE_FALSE(p->read_data_or_close(f));
+    CHECK(f.opcode == op::close);
+    CHECK(f.close_code() == 4001);
+    CHECK(f.close_reason() == std::string(122, 'x'));
+    REQUIRE_FALSE(p->write(wire::client_frame(op::close, wire::close_payload(4001))));
+    CHECK_FALSE(p->read_eof());
+    auto const why = s.reason_for(p->local_address());
+    REQUIRE(why.has_value());
+    CHECK_FALSE(*why);
+    CHECK(conn->last_close().code == 4001);  // the peer's answer: the close that ended it
+}
+
+TEST_CASE("with a one-byte receive buffer every message still arrives whole" * suite) {
+    // read_buffer_size bounds the receive buffer an idle connection keeps. At 1, every message
+    // longer than a string's inline 15 bytes is read in two steps: its first bytes into the inline
+    // storage, the rest into a cached or grown string. Sizes around that boundary, every size
+    // class, a fragmented message and a pipelined burst must all come back unchanged.
+    auto cfg = echo_server::config();
+    cfg.read_buffer_size = 1;
+    echo_server s{cfg};
+    auto p = open_client(s.address());
+    std::vector<std::size_t> sizes{14, 15, 16, 17, 31, 4096, 4097};
+    sizes.insert(sizes.end(), std::begin(size_classes), std::end(size_classes));
+    for (std::size_t n : sizes) {
+        CAPTURE(n);
+        auto const text = text_of_size(n);
+        REQUIRE_FALSE(p->write(wire::client_frame(op::text, text)));
+        expect_message(*p, op::text, text);
+        auto const bin = binary_of_size(n, static_cast<unsigned>(n));
+        REQUIRE_FALSE(p->write(wire::client_frame(op::binary, bin)));
+        expect_message(*p, op::binary, bin);
+    }
+    // Fragments of 1 to 40 bytes: the first read may end inside the first fragment or after it.
+    auto const whole = text_of_size(3000);
+    std::string fragments;
+    std::size_t at = 0;
+    for (std::size_t k = 0; at < whole.size(); ++k) {
+        auto const n = std::min<std::size_t>(k % 40 + 1, whole.size() - at);
+        fragments += wire::client_frame(at == 0 ? op::text : op::cont,
+                                        std::string_view{whole}.substr(at, n), at + n == whole.size());
+        at += n;
+    }
+    REQUIRE_FALSE(p->write(fragments));
+    expect_message(*p, op::text, whole);
+    // Everything in one write: messages wait in Beast's read buffer behind each other.
+    std::string burst;
+    for (std::size_t n : sizes) burst += wire::client_frame(op::binary, binary_of_size(n, 9));
+    REQUIRE_FALSE(p->write(burst));
+    for (std::size_t n : sizes) {
+        CAPTURE(n);
+        expect_message(*p, op::binary, binary_of_size(n, 9));
+    }
+    close_cleanly(*p);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Fragmentation and control frames in the middle of a message
 // ---------------------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     auto [rec, endpoints] = co_await resolver.async_resolve(url.host, std::to_string(url.port), use_tuple);
     if (rec) co_return fail(rec, "resolve " + url.host + ": " + rec.message());
     stream.expires_after(cfg.handshake_timeout);
-    auto [cec, ep] = co_await stream.async_connect(endpoints, use_tuple);
+    auto [cec, ep] = co_await stream.async_connect(endpoints, use_heap_tuple());
     if (cec) {
         cec = timeout_as_handshake(cec);
         co_return fail(cec, "connect to " + url.host_header() + ": " + cec.message());
@@ -72,7 +72,7 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
         for (auto const& field : headers) req.set(field.name_string(), field.value());
     }));
     websocket::response_type res;
-    auto [hec] = co_await ws.async_handshake(res, url.host_header(), url.target, use_tuple);
+    auto [hec] = co_await ws.async_handshake(res, url.host_header(), url.target, use_heap_tuple());
     if (hec == websocket::error::upgrade_declined)
         co_return fail(error::upgrade_rejected, "upgrade to " + cfg.url + " rejected: server answered " +
                                                     std::to_string(res.result_int()) + " " +

@@ -17,6 +17,8 @@ namespace wscoro {
 using std::chrono::steady_clock;
 
 namespace {
+constexpr std::size_t max_close_reason = 123;  // a control frame's payload, less the 2-byte code
+
 using io_strand = asio::strand<asio::io_context::executor_type>;  // see detail::make_connection_strand
 
 asio::any_io_executor inner_executor(asio::any_io_executor const& strand) {
@@ -36,9 +38,7 @@ connection::connection(executor_type strand, connection_info info, connection_op
       // one ping, one close and one flush request, so enqueue() never finds the channel full.
       out_(strand_, opts_.send_queue_limit + 3), in_(strand_, inbound_capacity),
       inbound_taken_(strand_, steady_clock::time_point::max()), flusher_(flusher_for(io_executor_)),
-      wake_keepalive_(strand_),
-      space_available_(strand_, steady_clock::time_point::max()),
-      closed_(strand_, steady_clock::time_point::max()) {}
+      wake_keepalive_(strand_) {}
 
 connection::~connection() = default;
 
@@ -70,12 +70,21 @@ error_code connection::disconnect_reason() const {
 
 close_reason connection::last_close() const {
     std::lock_guard lock{end_mutex_};
-    return last_close_;
+    close_reason r{last_close_code_};
+    r.reason = last_close_reason_;
+    return r;
 }
 
-void connection::record_close(close_reason const& r) {
+void connection::record_close(close_code code, std::string_view reason) {
     std::lock_guard lock{end_mutex_};
-    last_close_ = r;
+    last_close_code_ = code;
+    last_close_reason_.assign(reason);
+}
+
+asio::steady_timer& connection::waiters(std::unique_ptr<asio::steady_timer>& timer) {
+    if (!timer)
+        timer = std::make_unique<asio::steady_timer>(strand_, steady_clock::time_point::max());
+    return *timer;
 }
 
 bool connection::try_reserve(std::size_t bytes) noexcept {
@@ -119,16 +128,16 @@ error_code connection::send(message m) {
     // On the strand already (a callback replying): enqueue at once. (dispatch would run inline
     // too, but only after type-erasing the function for the strand: an allocation per message.)
     if (on_strand()) {
-        enqueue({outbound::kind::data, std::move(m), {}});
+        enqueue(outbound::data(std::move(m)));
         return {};
     }
     // Another connection's callback (a broadcast) on the only thread: no hop needed either.
     if (on_only_thread()) {
-        enqueue({outbound::kind::data, std::move(m), {}, /*from_elsewhere=*/true});
+        enqueue(outbound::data(std::move(m), /*from_elsewhere=*/true));
         return {};
     }
     asio::post(strand_, [self = shared_from_this(), m = std::move(m)]() mutable {
-        self->enqueue({outbound::kind::data, std::move(m), {}, /*from_elsewhere=*/true});
+        self->enqueue(outbound::data(std::move(m), /*from_elsewhere=*/true));
     });
     return {};
 }
@@ -149,8 +158,16 @@ void connection::close(close_code code, std::string reason) {
         if (self->close_queued_ || self->state_.load() == state::closed) return;
         self->close_queued_ = true;
         self->state_.store(state::closing, std::memory_order_release);
-        self->enqueue({outbound::kind::close, {}, close_reason{code, std::move(reason)}});
-        self->space_available_.cancel();  // waiting senders fail with not_connected
+        // A close frame has room for 123 bytes of reason (RFC 6455 5.5): cut a longer one between
+        // UTF-8 characters rather than fail.
+        if (reason.size() > max_close_reason) {
+            auto end = max_close_reason;
+            while (end > 0 && (static_cast<unsigned char>(reason[end]) & 0xC0) == 0x80) --end;
+            reason.resize(end);
+        }
+        self->enqueue(outbound::close_frame(code, std::move(reason)));
+        // Waiting senders fail with not_connected.
+        if (self->space_available_) self->space_available_->cancel();
     });
 }
 
@@ -167,13 +184,13 @@ void connection::abort(error_code why) {
 void connection::request_ping() {
     if (ping_queued_ || state_.load() != state::open) return;
     ping_queued_ = true;
-    enqueue({outbound::kind::ping, {}, {}});
+    enqueue(outbound::ping());
 }
 
 void connection::request_flush() {
     if (flush_queued_) return;
     flush_queued_ = true;
-    enqueue({outbound::kind::flush, {}, {}});
+    enqueue(outbound::flush_request());
 }
 
 bool connection::hand_off(message m) {
@@ -216,14 +233,10 @@ void connection::dequeued(outbound const& item) {
     if (item.what != outbound::kind::data) return;
     queued_.fetch_sub(1, std::memory_order_relaxed);
     queued_bytes_.fetch_sub(item.msg.size(), std::memory_order_relaxed);
-    if (space_waiters_ > 0) space_available_.cancel_one();
+    if (space_waiters_ > 0) space_available_->cancel_one();
 }
 
-asio::awaitable<error_code> connection::run() {
-    error_code why = co_await run_loops();
-    finish(why);
-    co_return why;
-}
+asio::awaitable<error_code> connection::run() { return run_loops(); }
 
 void connection::finish(error_code why) {
     if (why == websocket::error::closed) why = {};  // a completed closing handshake is a clean end
@@ -238,8 +251,8 @@ void connection::finish(error_code why) {
     // not yet taken are taken first (took_inbound closes it then).
     inbound_ended_ = true;
     if (inbound_count_ == 0) in_.close();
-    space_available_.cancel();
-    closed_.cancel();
+    if (space_available_) space_available_->cancel();
+    if (closed_) closed_->cancel();
 }
 
 // The asynchronous operations below run their bodies on the strand: each hop there is
@@ -266,20 +279,21 @@ struct connection::send_op {
             if (s.cancelled() != asio::cancellation_type::none) {
                 // A slot freed for us at the same moment goes to the next waiter instead.
                 if (self->space_waiters_ > 0)
-                    self->space_available_.cancel_one();
+                    self->space_available_->cancel_one();
                 return s.complete(asio::error::operation_aborted);  // nothing was queued
             }
             [[fallthrough]];
         case on_strand:
             if (!self->is_open()) return s.complete(error::not_connected);
             if (self->try_reserve(msg.size())) {
-                self->enqueue({outbound::kind::data, std::move(msg), {}});
+                self->enqueue(outbound::data(std::move(msg)));
                 return s.complete(error_code{});
             }
             step = woke;
             ++self->space_waiters_;
             // Completes when dequeued() frees a slot, or close()/finish() cancel every waiter.
-            return self->space_available_.async_wait(asio::bind_executor(self->strand_, std::move(s)));
+            return self->waiters(self->space_available_)
+                .async_wait(asio::bind_executor(self->strand_, std::move(s)));
         }
     }
 };
@@ -343,7 +357,8 @@ struct connection::wait_closed_op {
         case on_strand:
             if (self->state_.load() != state::closed) {
                 step = woke;
-                return self->closed_.async_wait(asio::bind_executor(self->strand_, std::move(s)));
+                return self->waiters(self->closed_)
+                    .async_wait(asio::bind_executor(self->strand_, std::move(s)));
             }
             return s.complete(self->disconnect_reason());
         case woke:  // by finish(), or by the caller's cancellation

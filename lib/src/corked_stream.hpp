@@ -78,6 +78,27 @@ public:
     }
     /// Bytes appended and not yet handed to the kernel.
     std::size_t corked_bytes() const noexcept { return pending_bytes_; }
+    /// Bytes ever appended: unchanged between two looks means nothing was written meanwhile.
+    std::uint64_t appended() const noexcept { return appended_; }
+    /// Heap bytes the output buffers hold (their capacity): what release_buffers() gives back.
+    std::size_t buffer_bytes() const noexcept {
+        auto const heap = [](std::string const& s) {
+            return s.capacity() > std::string{}.capacity() ? s.capacity() : 0;  // not inline storage
+        };
+        return heap(pending_storage_) + heap(writing_storage_) + pending_.capacity() * sizeof(segment) +
+               buffers_.capacity() * sizeof(asio::const_buffer) + waiters_.capacity() * sizeof(waiter);
+    }
+    /// Frees the output buffers' capacity (up to keep_capacity each, and their bookkeeping) when
+    /// nothing is corked or being written. For a connection that has gone quiet: steady traffic
+    /// reuses them instead of allocating per write.
+    void release_buffers() noexcept {
+        if (writing_ || !pending_.empty() || !waiters_.empty()) return;
+        std::string{}.swap(pending_storage_);
+        std::string{}.swap(writing_storage_);
+        std::vector<segment>{}.swap(pending_);
+        std::vector<asio::const_buffer>{}.swap(buffers_);
+        std::vector<waiter>{}.swap(waiters_);
+    }
     /// Whether a write is in flight: what is corked meanwhile goes out when it completes.
     bool writing() const noexcept { return writing_; }
     /// Whether a read is waiting for the peer (the reader has handled everything it got).
@@ -210,6 +231,20 @@ private:
         std::uint64_t end;
         std::size_t bytes;
         asio::any_completion_handler<write_signature> handler;
+
+        waiter(std::uint64_t end, std::size_t bytes, asio::any_completion_handler<write_signature> h) noexcept
+            : end(end), bytes(bytes), handler(std::move(h)) {}
+        waiter(waiter&&) noexcept = default;
+        // Asio 1.81's any_completion_handler move assignment copies from an lvalue, which wraps
+        // the handler in another any_completion_handler whose allocator lookup recurses until the
+        // stack overflows. Erasing from the middle of waiters_ move-assigns, so move by swapping.
+        waiter& operator=(waiter&& other) noexcept {
+            end = other.end;
+            bytes = other.bytes;
+            asio::any_completion_handler<write_signature> taken{std::move(other.handler)};
+            handler.swap(taken);
+            return *this;
+        }
     };
 
     void append(asio::const_buffer b, bool by_reference = true) {

@@ -19,6 +19,7 @@
 namespace wscoro {
 
 using asio::ip::tcp;
+using detail::use_heap_tuple;
 using detail::use_tuple;
 
 namespace {
@@ -201,7 +202,8 @@ asio::awaitable<void> listener::accept_loop(connection_handler const& handler) {
     auto const cs = co_await asio::this_coro::cancellation_state;
     while (!stopping_.load() && cs.cancelled() == asio::cancellation_type::none) {
         // Each connection gets its own strand: its loops and callbacks never run concurrently.
-        auto [ec, socket] = co_await acceptor_.async_accept(detail::make_connection_strand(ex_), use_tuple);
+        auto [ec, socket] =
+            co_await acceptor_.async_accept(detail::make_connection_strand(ex_), use_heap_tuple());
         if (stopping_.load() || ec == asio::error::operation_aborted) break;
         if (ec) {
             // Out of file descriptors and the like: say so, and pause instead of spinning.
@@ -240,7 +242,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         stream->expires_after(cfg_.handshake_timeout);
         detail::request_parser parser;
         detail::limit_request(parser);
-        auto [rec, n] = co_await http::async_read(*stream, buffer, parser, use_tuple);
+        auto [rec, n] = co_await http::async_read(*stream, buffer, parser, use_heap_tuple());
         if (rec == http::error::end_of_stream || rec == asio::error::operation_aborted) co_return;
         if (rec) {
             if (rec == beast::error::timeout) bump(metrics_->handshake_timeouts);
@@ -248,7 +250,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             report(rec, "HTTP request from " + peer + ": " + rec.message());
             if (rec != beast::error::timeout && rec != asio::error::connection_reset) {
                 auto res = make_refusal(http_request{}, refusal::bad_request);
-                co_await http::async_write(*stream, res, use_tuple);
+                co_await http::async_write(*stream, res, use_heap_tuple());
             }
             co_return;
         }
@@ -262,7 +264,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             else if (kind == request_kind::plain_on_endpoint) bump(metrics_->refused_bad_request);
             auto res = detail::answer_plain(req, kind, std::move(handled));
             bool const keep = detail::keeps_open(req, res);
-            auto [wec, wn] = co_await http::async_write(*stream, res, use_tuple);
+            auto [wec, wn] = co_await http::async_write(*stream, res, use_heap_tuple());
             if (wec || !keep) break;
             continue;
         }
@@ -272,7 +274,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             bump(metrics_->refused_bad_request);
             report(error::upgrade_rejected, "WebSocket upgrade from " + peer + ": bad Sec-WebSocket-Key");
             auto res = make_refusal(req, refusal::bad_request);
-            co_await http::async_write(*stream, res, use_tuple);
+            co_await http::async_write(*stream, res, use_heap_tuple());
             break;
         }
         if (kind == request_kind::origin_refused) {
@@ -280,7 +282,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             report(error::upgrade_rejected, "refused origin \"" +
                                                 std::string{req[http::field::origin]} + "\" from " + peer);
             auto res = make_refusal(req, refusal::origin_refused);
-            co_await http::async_write(*stream, res, use_tuple);
+            co_await http::async_write(*stream, res, use_heap_tuple());
             break;
         }
         if (stopping_.load() || !reserve_slot()) {
@@ -289,7 +291,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
                 report(error::upgrade_rejected, "refused " + peer + ": max_connections (" +
                                                     std::to_string(cfg_.max_connections) + ") reached");
             auto res = make_refusal(req, stopping_.load() ? refusal::server_stopping : refusal::max_connections);
-            co_await http::async_write(*stream, res, use_tuple);
+            co_await http::async_write(*stream, res, use_heap_tuple());
             break;
         }
         if (!per_ip_->try_acquire(remote.address())) {
@@ -298,7 +300,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
             report(error::upgrade_rejected, "refused " + peer + ": max_connections_per_ip (" +
                                                 std::to_string(cfg_.max_connections_per_ip) + ") reached");
             auto res = make_refusal(req, refusal::max_connections_per_ip);
-            co_await http::async_write(*stream, res, use_tuple);
+            co_await http::async_write(*stream, res, use_heap_tuple());
             break;
         }
         pending->upgraded = true;
@@ -306,7 +308,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         ws.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, detail::server_name); }));
         // Beast validates the request (version 13, key, ...) and answers 400/426 itself on failure.
-        auto [aec] = co_await ws.async_accept(req, use_tuple);
+        auto [aec] = co_await ws.async_accept(req, use_heap_tuple());
         if (aec) {
             release_slot();
             per_ip_->release(remote.address());

@@ -2,7 +2,7 @@
 // The callback facades' way of taking messages: a coroutine on the connection's strand takes every
 // message the read loop already handed off without an asynchronous operation each, and says when
 // it ran out, so that the replies its callbacks sent leave in one write.
-#include "stream_connection.hpp"  // use_tuple
+#include "stream_connection.hpp"  // wait_tuple
 
 #include <wscoro/connection.hpp>
 
@@ -18,7 +18,9 @@ struct strand_consumer {
     }
     /// Waits for the next message: c.async_receive(use_awaitable) without its hop to the strand
     /// (the caller runs there already). Then took(), or on an error the stream has ended.
-    static auto async_receive(connection& c) { return c.in_.async_receive(use_tuple); }
+    /// The wait of an idle connection: a deferred operation, awaited in the caller's frame (see
+    /// wait_tuple).
+    static auto async_receive(connection& c) { return c.in_.async_receive(wait_tuple); }
     /// `m` came from async_receive: the same promise as try_take.
     static void took(connection& c, message const& m) {
         c.took_inbound(m);

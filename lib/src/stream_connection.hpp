@@ -10,6 +10,7 @@
 
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/post.hpp>
@@ -26,6 +27,31 @@ namespace wscoro::detail {
 
 inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // (ec, T...), no throw
 
+/// (ec, T...) like use_tuple, for the one wait of each loop that lasts while the connection is
+/// idle. use_awaitable starts a coroutine per operation (176 to 336 bytes, held while it waits); a
+/// deferred operation is awaited in the waiting coroutine's own frame instead. But g++ 12 gives
+/// every co_await of a frame its own slot for the operation, so the other waits keep use_tuple.
+inline constexpr auto wait_tuple = asio::as_tuple(asio::deferred);
+
+/// Plain operator new and delete. Not std::allocator: Asio takes std::allocator<void> to mean "no
+/// allocator of its own" and recycles the operation's memory as usual.
+template <class T> struct heap_allocator {
+    using value_type = T;
+    heap_allocator() = default;
+    template <class U> heap_allocator(heap_allocator<U> const&) noexcept {}
+    T* allocate(std::size_t n) { return std::allocator<T>{}.allocate(n); }
+    void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>{}.deallocate(p, n); }
+    template <class U> bool operator==(heap_allocator<U> const&) const noexcept { return true; }
+};
+
+/// use_tuple for the one-off operations of accepting and upgrading a connection: their memory
+/// comes from the heap and goes back to it, not to Asio's per-thread recycling cache. A block left
+/// in that cache goes to the next operation it fits, so the new connection's long waits (its socket
+/// read, timer and channel receives) each held a block sized for an HTTP read or write: about
+/// 1.2 KB more per idle connection. One heap allocation per handshake operation costs nothing
+/// measurable.
+inline auto use_heap_tuple() { return asio::bind_allocator(heap_allocator<void>{}, use_tuple); }
+
 /// The WebSocket stream of a connection over NextLayer: writes are batched (corked_stream.hpp).
 template <class NextLayer> using corked_websocket = websocket::stream<corked_stream<NextLayer>>;
 using tcp_websocket = corked_websocket<beast::tcp_stream>;
@@ -36,8 +62,7 @@ public:
 
     stream_connection(ws_stream ws, beast::role_type role, connection_info info, connection_options opts)
         : connection(ws.get_executor(), std::move(info), opts), ws_(std::move(ws)),
-          server_(role == beast::role_type::server),
-          close_done_(ws_.get_executor(), std::chrono::steady_clock::time_point::max()) {
+          server_(role == beast::role_type::server) {
         ws_.next_layer().enable_corking(opts_.write_buffer_size);
         ws_.read_message_max(opts_.max_message_size);
         ws_.write_buffer_bytes(std::max<std::size_t>(opts_.write_buffer_size, 8));
@@ -52,7 +77,8 @@ public:
             if (kind == websocket::frame_type::pong) pong_received({payload.data(), payload.size()});
             if (kind == websocket::frame_type::close) {
                 peer_sent_close_ = true;
-                record_close(ws_.reason());
+                auto const& r = ws_.reason();
+                record_close(static_cast<close_code>(r.code), {r.reason.data(), r.reason.size()});
                 // Beast answers and tears down inside the pending read; as a client it then waits
                 // for the server to close TCP. Bound that wait like our own closing handshake.
                 if (!close_deadline_) close_deadline_ = std::chrono::steady_clock::now() + opts_.write_wait;
@@ -61,16 +87,25 @@ public:
     }
 
 private:
-    asio::awaitable<error_code> run_loops() override {
+    using loops_outcome = std::tuple<std::array<std::size_t, 3>, std::exception_ptr, error_code,
+                                     std::exception_ptr, error_code, std::exception_ptr,
+                                     error_code>;
+
+    // The first loop to finish decides the outcome; the group cancels the others and waits for
+    // them, so no loop outlives run_loops. Not a coroutine: the group's operations (three spawns,
+    // an executor each) would otherwise sit in run_loops' frame, in several copies, for the
+    // connection's whole life.
+    asio::awaitable<loops_outcome> join_loops() {
         auto ex = get_executor();
-        // The first loop to finish decides the outcome; the group cancels the others and waits for
-        // them, so no loop outlives this frame.
-        auto [order, x0, e0, x1, e1, x2, e2] =
-            co_await asio::experimental::make_parallel_group(
-                asio::co_spawn(ex, read_loop(), asio::deferred),
-                asio::co_spawn(ex, write_loop(), asio::deferred),
-                asio::co_spawn(ex, keepalive_loop(), asio::deferred))
-                .async_wait(asio::experimental::wait_for_one(), asio::deferred);
+        return asio::experimental::make_parallel_group(
+                   asio::co_spawn(ex, read_loop(), asio::deferred),
+                   asio::co_spawn(ex, write_loop(), asio::deferred),
+                   asio::co_spawn(ex, keepalive_loop(), asio::deferred))
+            .async_wait(asio::experimental::wait_for_one(), asio::use_awaitable);
+    }
+
+    asio::awaitable<error_code> run_loops() override {
+        auto [order, x0, e0, x1, e1, x2, e2] = co_await join_loops();
         loops_ended_ = true;
         for (auto const& x : {x0, x1, x2})
             if (x) std::rethrow_exception(x);  // a bug, not an I/O error
@@ -82,6 +117,7 @@ private:
         // After an overflow the connection was closed because of it: whatever ended it next (the
         // closing handshake, or the write that the slow peer never read timing out) follows from it.
         if (close_error_) why = close_error_;
+        finish(why);
         co_return why;
     }
 
@@ -105,27 +141,45 @@ private:
             }
             // Each message is read straight into the string that becomes its shared payload: no
             // copy, and the string comes from (and returns to) a per-thread cache (payload_cache.hpp).
-            // Beast enforces max_message_size (read_message_max), so the buffer itself is unbounded.
-            auto payload = take_payload_string();
+            // The first read waits for the peer, maybe for minutes. It takes a string of at most
+            // read_buffer_size bytes of capacity, so an idle connection holds no more receive
+            // buffer than that, however large its earlier messages were. A string with a heap
+            // block may grow to Beast's usual first read (a TCP frame, 1.5 KB; at most
+            // read_buffer_size): asking for no more than the string's capacity cost a third of
+            // the replies per write at 16 messages in flight. A new string asks for its inline
+            // 15 bytes: a connection that has received nothing holds no receive buffer.
+            auto payload = take_payload_string(opts_.read_buffer_size);
             auto buf = asio::dynamic_buffer(*payload);
+            auto const usual = std::min(opts_.read_buffer_size, beast_first_read);
+            auto const first =
+                payload->capacity() <= small_read ? small_read : std::max(payload->capacity(), usual);
             error_code ec;
             // Replies to what was read so far leave together: when the consumer has messages left
             // to take, or is answering one, it flushes once it runs dry (consumer_idle), not us.
             cork().flush_on_read(inbound_count_ == 0 && !consumer_flushes_);
-            if (payload->capacity() <= small_read) {
-                // A new string (the cache is empty): Beast would size it for a whole TCP frame
-                // (1.5 KB) while the connection waits, idle. Ask for the string's inline capacity
-                // first; Beast then sizes the rest of the message exactly.
-                std::tie(ec, std::ignore) = co_await ws_.async_read_some(buf, small_read, use_tuple);
-                if (!ec && !ws_.is_message_done()) {
-                    if (cancelled(co_await asio::this_coro::cancellation_state))
-                        co_return asio::error::operation_aborted;
-                    std::tie(ec, std::ignore) = co_await ws_.async_read(buf, use_tuple);
+            std::tie(ec, std::ignore) = co_await ws_.async_read_some(buf, first, wait_tuple);
+            payload->resize(buf.size());  // the dynamic buffer's size: what it committed
+            if (!ec && !ws_.is_message_done()) {
+                // More to come. A large message continues in a cached string with room for this
+                // frame's rest, if there is one, rather than growing this one. A small one grows
+                // this one: taking the cached string that the previous message just gave back
+                // would leave the next wait without one (ping-pong traffic then read every
+                // message in two steps). Beast enforces max_message_size (read_message_max), so
+                // the buffer itself is unbounded.
+                auto const wanted = payload->size() + ws_.read_size_hint(1);
+                if (wanted > opts_.read_buffer_size) {
+                    if (auto larger = take_payload_string_for(wanted)) {
+                        larger->assign(*payload);
+                        std::swap(payload, larger);
+                        give_back_payload_string(std::move(larger));
+                    }
                 }
-            } else {
-                std::tie(ec, std::ignore) = co_await ws_.async_read(buf, use_tuple);
+                if (cancelled(co_await asio::this_coro::cancellation_state))
+                    co_return asio::error::operation_aborted;
+                auto rest = asio::dynamic_buffer(*payload);
+                std::tie(ec, std::ignore) = co_await ws_.async_read(rest, use_tuple);
+                payload->resize(rest.size());
             }
-            auto const n = buf.size();
             cork().read_finished();
             ++read_progress_;
             if (ec == asio::error::operation_aborted && close_sent_) {
@@ -134,7 +188,7 @@ private:
                 // learns a moment later, is the outcome of the connection.
                 // Not when the group cancelled us: another loop already decided the outcome.
                 if (!close_result_ && !cancelled(co_await asio::this_coro::cancellation_state))
-                    co_await close_done_.async_wait(use_tuple);
+                    co_await close_done().async_wait(use_tuple);
                 co_return close_result_ ? *close_result_ : ec;
             }
             // A peer that sent its close frame and then dropped TCP without waiting for our answer
@@ -142,7 +196,6 @@ private:
             if (ec && peer_sent_close_) ec = websocket::error::closed;
             if (ec) co_return ec;  // websocket::error::closed after a closing handshake
             heard_from_peer();
-            payload->resize(n);  // the dynamic buffer's size: what it committed
             message m{ws_.got_text() ? message_kind::text : message_kind::binary, share_payload(std::move(payload))};
             if (m.is_text() && ends_inside_code_point(m.data())) {
                 // Beast 1.81 skips its end-of-message UTF-8 check when the final fragment is empty
@@ -153,7 +206,7 @@ private:
                 drop_queued_ = true;
                 close_error_ = websocket::error::bad_frame_payload;
                 close(close_code::bad_payload);
-                if (!close_result_) co_await close_done_.async_wait(use_tuple);
+                if (!close_result_) co_await close_done().async_wait(use_tuple);
                 co_return close_result_ ? *close_result_ : error_code{asio::error::operation_aborted};
             }
             count(&metrics::messages_in);
@@ -205,7 +258,7 @@ private:
                     cork().flush();  // the reader waits for the peer: nobody else will flush
                 }
                 write_parked_ = true;
-                auto [ec, next] = co_await out_.async_receive(use_tuple);
+                auto [ec, next] = co_await out_.async_receive(wait_tuple);
                 write_parked_ = false;
                 if (ec) co_return ec;
                 item = std::move(next);
@@ -251,22 +304,22 @@ private:
                 break;
             }
             case outbound::kind::ping:
-                std::tie(wrote) = co_await ws_.async_ping(ping_payload(), use_tuple);
+                std::tie(wrote) = co_await send_ping();
                 break;
             case outbound::kind::flush:  // for what enqueue() wrote directly: the top of the loop flushes
                 break;
             case outbound::kind::close:
-                record_close(item.close);
+                record_close(item.code, item.reason);
                 close_sent_ = true;
                 close_deadline_ = steady_clock::now() + opts_.write_wait;
-                std::tie(wrote) = co_await ws_.async_close(item.close, use_tuple);
+                std::tie(wrote) = co_await send_close(item);
                 // Success, or aborted because a pending read received the peer's close frame (that
                 // read then ended the connection). The read loop reports the outcome, after
                 // delivering what it already read.
                 close_result_ = !wrote || wrote == asio::error::operation_aborted
                                     ? error_code{websocket::error::closed}
                                     : wrote;
-                close_done_.cancel();
+                close_done().cancel();
                 wrote = {};
                 break;
             }
@@ -321,8 +374,14 @@ private:
     asio::awaitable<error_code> keepalive_loop() {
         using std::chrono::steady_clock;
         auto next_ping = steady_clock::now() + opts_.ping_interval;
+        std::uint64_t appended_before = 0;
         for (;;) {
             auto const now = steady_clock::now();
+            // Nothing written since the last wake-up (at most write_wait ago): the connection has
+            // gone quiet, so its output buffers go back to the heap. (Its receive buffer is bounded
+            // by read_buffer_size: see read_loop.)
+            if (cork().appended() == appended_before) cork().release_buffers();
+            appended_before = cork().appended();
             if (abort_reason_) co_return abort_reason_;
             if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
                 co_return asio::error::operation_aborted;
@@ -339,7 +398,7 @@ private:
             auto wake = std::min({next_ping, last_seen_ + opts_.pong_wait, now + opts_.write_wait});
             if (close_deadline_) wake = std::min(wake, *close_deadline_);
             wake_keepalive_.expires_at(wake);
-            auto [ec] = co_await wake_keepalive_.async_wait(use_tuple);
+            auto [ec] = co_await wake_keepalive_.async_wait(wait_tuple);
             if (ec && !abort_reason_) co_return ec;  // cancelled by the group
         }
     }
@@ -373,6 +432,7 @@ private:
     }
 
     static constexpr std::size_t small_read = 15;  // std::string's inline capacity (libstdc++)
+    static constexpr std::size_t beast_first_read = 1536;  // Beast's tcp_frame_size (private)
     static constexpr unsigned min_broadcast_yields = 4;
     static constexpr unsigned max_broadcast_yields = 16;
 
@@ -392,6 +452,16 @@ private:
 
     corked_stream<NextLayer>& cork() noexcept { return ws_.next_layer(); }
 
+    // Not coroutines: the 128-byte close_reason and ping_data live in their operation's state while
+    // it runs, not in the write loop's frame for the connection's whole life.
+    asio::awaitable<std::tuple<error_code>> send_close(outbound const& item) {
+        websocket::close_reason const r{item.code, item.reason};
+        return ws_.async_close(r, use_tuple);
+    }
+    asio::awaitable<std::tuple<error_code>> send_ping() {
+        return ws_.async_ping(ping_payload(), use_tuple);
+    }
+
     ws_stream ws_;
     bool const server_;                      // the server role: frames are unmasked
     std::uint64_t read_progress_ = 0;        // the read loop moved on (see write_loop)
@@ -400,7 +470,16 @@ private:
     bool peer_sent_close_ = false;           // the peer's close frame arrived
     bool loops_ended_ = false;               // nothing may start a write any more
     std::optional<error_code> close_result_;  // how our closing handshake ended
-    asio::steady_timer close_done_;           // cancelled when close_result_ is set
+    std::unique_ptr<asio::steady_timer> close_done_;  // see close_done()
+
+    // Cancelled when close_result_ is set. Made by its first user (a connection that closes): a
+    // timer is 120 bytes that an idle connection need not hold.
+    asio::steady_timer& close_done() {
+        if (!close_done_)
+            close_done_ = std::make_unique<asio::steady_timer>(get_executor(),
+                                                               std::chrono::steady_clock::time_point::max());
+        return *close_done_;
+    }
 };
 
 /// Wraps an upgraded stream; the caller then co_spawns run() on the connection's executor.

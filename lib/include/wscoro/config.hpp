@@ -26,12 +26,15 @@ struct connection_options {
     duration ping_interval = 30s;  ///< a ping is sent this often
     duration pong_wait = 60s;      ///< nothing heard from the peer for this long: error::pong_timeout
     duration write_wait = 10s;     ///< bound on one write and on the closing handshake
-    /// Read-ahead: received messages that wait for the consumer (application or callbacks) may
-    /// hold this many payload bytes (and at most 64 messages; one message always fits) before the
-    /// connection stops reading and TCP slows the peer down.
+    /// Receive budget. While the connection waits for the next message it keeps at most this much
+    /// receive buffer (larger messages take one more read; 1 = none). Received messages that wait
+    /// for the consumer (application or callbacks) may hold this many payload bytes (and at most 64
+    /// messages; one message always fits) before the connection stops reading and TCP slows the
+    /// peer down.
     std::size_t read_buffer_size = 4096;
-    std::size_t write_buffer_size = 4096;      ///< output buffer capacity kept between writes (larger bursts
-                                               ///< allocate while they last); Beast's control-frame buffer
+    std::size_t write_buffer_size = 4096;      ///< output buffer capacity kept between writes while traffic
+                                               ///< flows (larger bursts allocate while they last; freed once
+                                               ///< quiet for a keepalive period); Beast's write buffer
     std::size_t max_message_size = 16u << 20;  ///< larger incoming messages close with 1009
     std::size_t send_queue_limit = 1024;       ///< messages queued for the peer before overflow
     std::size_t send_queue_bytes = 64u << 20;  ///< payload bytes queued before overflow (one larger

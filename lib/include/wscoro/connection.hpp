@@ -162,15 +162,43 @@ public:
 protected:
     connection(executor_type strand, connection_info info, connection_options opts);
 
-    /// The transport-specific loops; returns the reason the first of them ended.
+    /// The transport-specific loops; returns the reason the first of them ended, after calling
+    /// finish() with it. run() is this coroutine itself: no frame of its own per connection.
     virtual asio::awaitable<error_code> run_loops() = 0;
 
-    // What the write loop takes from the queue.
+    // What the write loop takes from the queue. Kept small (64 bytes): it sits in the write loop's
+    // frame for the connection's life, and in the queue once per waiting message. Beast's
+    // close_reason alone is 128 bytes, so a close request keeps its parts.
     struct outbound {
         enum class kind : unsigned char { data, ping, close, flush } what = kind::data;
-        message msg;
-        close_reason close;
         bool from_elsewhere = false;  // queued from outside the strand (e.g. a broadcast): see write loop
+        close_code code = close_code::normal;  // kind::close
+        message msg;                           // kind::data
+        std::string reason;                    // kind::close: at most 123 bytes (close())
+
+        static outbound data(message m, bool from_elsewhere = false) {
+            outbound o;
+            o.from_elsewhere = from_elsewhere;
+            o.msg = std::move(m);
+            return o;
+        }
+        static outbound ping() {
+            outbound o;
+            o.what = kind::ping;
+            return o;
+        }
+        static outbound close_frame(close_code code, std::string reason) {
+            outbound o;
+            o.what = kind::close;
+            o.code = code;
+            o.reason = std::move(reason);
+            return o;
+        }
+        static outbound flush_request() {
+            outbound o;
+            o.what = kind::flush;
+            return o;
+        }
     };
     using out_signature = void(error_code, outbound);
     using in_signature = void(error_code, message);
@@ -205,7 +233,8 @@ protected:
         if (metrics_) bump((*metrics_).*which, n);
     }
     void pong_received(std::string_view payload);  // measures the round trip of our ping
-    void record_close(close_reason const& r);
+    void record_close(close_code code, std::string_view reason);
+    void finish(error_code why);  // on the strand, once, when the loops have ended
 
     std::shared_ptr<void const> context_;  // first, so destroyed after every I/O object below
     executor_type strand_;
@@ -245,7 +274,6 @@ private:
     bool try_reserve(std::size_t bytes) noexcept;  // claims a slot and the bytes, or nothing
     void enqueue(outbound item);  // on the strand, with a reserved slot (or a control item)
     void overflowed();
-    void finish(error_code why);  // on the strand, once
     bool take_inbound(message& m);  // a message the read loop handed off, if there is one
     void took_inbound(message const& m);  // the consumer has `m`: room for the read loop
     friend struct detail::strand_consumer;
@@ -257,14 +285,20 @@ private:
     std::atomic<std::size_t> queued_bytes_{0};
     bool close_queued_ = false;
     bool flush_queued_ = false;
-    asio::steady_timer space_available_;  // async_send waiters; cancelled when a slot frees up
+    // Made by their first waiter (on the strand): most connections never have one, and a timer is
+    // 120 bytes.
+    std::unique_ptr<asio::steady_timer> space_available_;  // async_send waiters; cancelled when a
+                                                           // slot frees up
     std::size_t space_waiters_ = 0;
-    asio::steady_timer closed_;  // async_wait_closed waiters; cancelled by finish()
+    std::unique_ptr<asio::steady_timer> closed_;  // async_wait_closed waiters; finish() cancels
     std::function<void(connection&)> finished_hook_;
 
-    mutable std::mutex end_mutex_;  // guards the two fields below, read from any thread
+    mutable std::mutex end_mutex_;  // guards the three fields below, read from any thread
     error_code reason_;
-    close_reason last_close_;
+    close_code last_close_code_ = close_code::none;  // last_close(), in parts (see outbound)
+    std::string last_close_reason_;
+
+    asio::steady_timer& waiters(std::unique_ptr<asio::steady_timer>& timer);  // made on first use
 
     struct send_op;
     struct receive_op;
