@@ -405,8 +405,15 @@ def summarize(runs: list[Run], scenarios: list[Scenario], smoke: bool, servers: 
                 "t2_cpu_us": median_of(t2, "server_cpu_us_per_msg"),
                 "t1_gen_pct": median_of(t1, "generator_cpu_pct"),
                 "t2_gen_pct": median_of(t2, "generator_cpu_pct"),
+                "t1_gen_us": median_of(t1, "generator_cpu_us_per_msg"),
                 "failed": sum(not r.ok() for r in t1 + t2), "runs": len(t1) + len(t2),
             }
+            # What two cores allow at all: the server and the generator share them, so each message
+            # costs both their CPU times (single-thread figures: the cheapest the server gets).
+            cost = (threads["t1_cpu_us"] or 0) + (threads["t1_gen_us"] or 0)
+            threads["ceiling_msg_per_s"] = 2e6 / cost if threads["t1_cpu_us"] and threads["t1_gen_us"] else None
+            threads["ceiling_ratio"] = (threads["ceiling_msg_per_s"] / v1
+                                        if threads["ceiling_msg_per_s"] and v1 else None)
             continue
         for gen in generators_of(runs, s.name):
             per = {srv: by.get((s.name, srv, gen), []) for srv in servers}
@@ -562,6 +569,14 @@ def markdown(summary: dict, machine: dict, command: str, settings: dict, servers
         ratio = f"{t['ratio']:.2f}x" if t["ratio"] else "—"
         failed = f" ({t['failed']}/{t['runs']} runs FAILED)" if t["failed"] else ""
         out.append(f"| ratio 2/1 | {ratio} | | |{failed}")
+        if t.get("ceiling_msg_per_s"):
+            out.append(f"| two-core ceiling | {fmt_value(t['ceiling_msg_per_s'])} "
+                       f"({t['ceiling_ratio']:.2f}x) | | |")
+            out.append("")
+            out.append("Two-core ceiling: 2 CPU-seconds per second divided by the CPU one message costs "
+                       f"the single-thread server ({fmt_us(t['t1_cpu_us'])} µs) plus the generator "
+                       f"({fmt_us(t['t1_gen_us'])} µs): no server can go faster on these two cores "
+                       "with this generator beside it.")
     out.append("")
     out.append("Ratios: wscoro / raw-beast; higher is better except KB/conn. server µs/unit = server CPU "
                "time (user+system) per message, delivery or handshake in the measured window. "

@@ -1358,6 +1358,7 @@ TEST_CASE("a four thread server echoes to many concurrent clients" * suite) {
     std::set<std::string> busy;
     std::atomic<int> overlaps{0};
     std::set<std::thread::id> callback_threads;
+    std::map<std::string, std::set<std::thread::id>> threads_of;  // per connection
     srv.set_callbacks(
         nullptr, nullptr,
         [&](wscoro::connection_ptr const& c, wscoro::message const& m) {
@@ -1365,6 +1366,7 @@ TEST_CASE("a four thread server echoes to many concurrent clients" * suite) {
                 std::lock_guard lock{busy_mutex};
                 if (!busy.insert(c->id()).second) ++overlaps;
                 callback_threads.insert(std::this_thread::get_id());
+                threads_of[c->id()].insert(std::this_thread::get_id());
             }
             c->send(m);
             std::lock_guard lock{busy_mutex};
@@ -1414,6 +1416,54 @@ TEST_CASE("a four thread server echoes to many concurrent clients" * suite) {
     CHECK(overlaps == 0);
     srv.stop();
     std::lock_guard lock{busy_mutex};
-    CHECK(callback_threads.size() >= 1);
-    CHECK(callback_threads.size() <= 4);
+    // The listener hands the connections to the threads in turn, and each stays on its thread.
+    CHECK(callback_threads.size() == 4);
+    CHECK(threads_of.size() == n);
+    for (auto const& [id, on] : threads_of) {
+        CAPTURE(id);
+        CHECK(on.size() == 1);
+    }
+}
+
+TEST_CASE("with two threads, a broadcast from a callback reaches the connections of both" * suite) {
+    auto cfg = loopback_config();
+    cfg.threads = 2;
+    wscoro::server srv{cfg};
+    recorder<wscoro::connection_ptr> joined;
+    std::mutex threads_mutex;
+    std::set<std::thread::id> connect_threads;
+    srv.set_callbacks(
+        [&](wscoro::connection_ptr const& c) {
+            {
+                std::lock_guard lock{threads_mutex};
+                connect_threads.insert(std::this_thread::get_id());
+            }
+            joined.push(c);
+        },
+        nullptr,
+        [&](wscoro::connection_ptr const&, wscoro::message const& m) { srv.broadcast(m); }, nullptr);
+    REQUIRE_FALSE(srv.start());
+    constexpr int n = 4;
+    std::vector<std::unique_ptr<raw::ws_client>> clients;
+    for (int i = 0; i < n; ++i) {
+        clients.push_back(std::make_unique<raw::ws_client>());
+        REQUIRE_FALSE(clients.back()->connect(srv.address()));
+    }
+    REQUIRE(joined.wait_for_count(n, 5s));
+    {
+        std::lock_guard lock{threads_mutex};
+        CHECK(connect_threads.size() == 2);
+    }
+    // Each client speaks once, in turn; everyone (the speaker included) hears each, in order.
+    for (int i = 0; i < n; ++i) {
+        auto const text = "from " + std::to_string(i);
+        REQUIRE_FALSE(clients[static_cast<std::size_t>(i)]->send_text(text));
+        for (auto& cli : clients) {
+            auto f = cli->read();
+            REQUIRE_FALSE(f.ec);
+            CHECK(f.data == text);
+        }
+    }
+    for (auto& cli : clients) CHECK_FALSE(cli->close());
+    srv.stop();
 }

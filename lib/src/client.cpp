@@ -205,7 +205,7 @@ error_code client::connect(diagnostics& diag) {
         return std::make_shared<callbacks const>(st.next_callbacks);
     }();
     st.supervising = true;
-    asio::co_spawn(io->ioc, st.supervise(cb, first), [self = impl_](std::exception_ptr e) {
+    asio::co_spawn(io->main(), st.supervise(cb, first), [self = impl_](std::exception_ptr e) {
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });
     io->start();
@@ -224,7 +224,7 @@ void client::disconnect() {
         if (st.backoff)
             asio::post(st.backoff->get_executor(), [t = st.backoff] { t->cancel(); });
         if (st.io)  // a reconnect attempt under way ends now (no-op when there is none)
-            asio::post(st.io->ioc, [a = st.attempt] { a->emit(asio::cancellation_type::terminal); });
+            asio::post(st.io->main(), [a = st.attempt] { a->emit(asio::cancellation_type::terminal); });
         io = st.io;
     }
     if (io && !io->is_current()) io->join();  // the thread ends once on_disconnect has run

@@ -202,8 +202,11 @@ asio::awaitable<void> listener::accept_loop(connection_handler const& handler) {
     auto const cs = co_await asio::this_coro::cancellation_state;
     while (!stopping_.load() && cs.cancelled() == asio::cancellation_type::none) {
         // Each connection gets its own strand: its loops and callbacks never run concurrently.
+        auto const& home = connection_executors_.empty()
+                               ? ex_
+                               : connection_executors_[next_executor_++ % connection_executors_.size()];
         auto [ec, socket] =
-            co_await acceptor_.async_accept(detail::make_connection_strand(ex_), use_heap_tuple());
+            co_await acceptor_.async_accept(detail::make_connection_strand(home), use_heap_tuple());
         if (stopping_.load() || ec == asio::error::operation_aborted) break;
         if (ec) {
             // Out of file descriptors and the like: say so, and pause instead of spinning.

@@ -114,7 +114,7 @@ error_code server::start(diagnostics& diag) {
     if (auto ec = validate(impl_->cfg, diag)) return ec;
 
     auto io = std::make_shared<detail::io_threads>(impl_->cfg.threads);
-    auto lst = std::make_shared<listener>(io->ioc.get_executor(), impl_->cfg);
+    auto lst = std::make_shared<listener>(io->main().get_executor(), impl_->cfg);
     auto fresh = impl_->next_callbacks;
     fresh.orphaned = std::make_shared<std::atomic<bool>>(false);
     auto cb = std::make_shared<callbacks const>(std::move(fresh));
@@ -123,6 +123,7 @@ error_code server::start(diagnostics& diag) {
     });
     lst->set_http_handler(impl_->next_http);
     lst->set_metrics(impl_->stats);
+    lst->spread_connections(io->executors());  // one thread each: see detail::io_threads
     if (auto ec = lst->listen(diag)) {
         if (cb->on_error) cb->on_error(ec, diag.message);
         return ec;
@@ -134,7 +135,7 @@ error_code server::start(diagnostics& diag) {
         c->keep_context_alive(ctx->shared_from_this());
         return deliver(cb, std::move(c));
     };
-    asio::co_spawn(io->ioc, lst->run(std::move(handler)),
+    asio::co_spawn(io->main(), lst->run(std::move(handler)),
                    [lst](std::exception_ptr e) {  // keeps the listener alive until run() returns
                        if (e) std::rethrow_exception(e);
                    });

@@ -17,6 +17,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace wscoro {
 
@@ -46,6 +47,12 @@ public:
     void set_http_handler(http_handler h) { on_http_ = std::move(h); }
     /// Counts into `m` instead of the listener's own metrics (e.g. to keep them across restarts).
     void set_metrics(std::shared_ptr<wscoro::metrics> m) { metrics_ = std::move(m); }
+    /// Serves the accepted connections on these executors in turn (e.g. one io_context per
+    /// thread) instead of the listener's own. A connection stays on the one it was given, from
+    /// the handshake to its end; the acceptor stays on the listener's. Set before run().
+    void spread_connections(std::vector<asio::any_io_executor> executors) {
+        connection_executors_ = std::move(executors);
+    }
     /// Connection counts, refusals by reason, traffic, overflows, ping round trips.
     std::shared_ptr<wscoro::metrics> const& get_metrics() const noexcept { return metrics_; }
 
@@ -79,6 +86,8 @@ private:
     server_config cfg_;
     asio::any_io_executor ex_;
     asio::any_io_executor strand_;  // the acceptor, stop() and the drain timer live here
+    std::vector<asio::any_io_executor> connection_executors_;  // empty: ex_ (spread_connections)
+    std::size_t next_executor_ = 0;  // the accept loop's turn among them
     asio::ip::tcp::acceptor acceptor_;
     asio::steady_timer drained_;  // cancelled when the last session ends, or expires at the deadline
     asio::ip::tcp::endpoint endpoint_;
