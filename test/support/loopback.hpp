@@ -8,6 +8,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <doctest/doctest.h>
@@ -25,12 +26,26 @@ inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // (ec, 
 /// Runs the coroutine made by `body` on a fresh io_context for at most `limit`, rethrows what it
 /// threw, and checks that it finished and left no loop or timer behind. `body` is a plain function
 /// (or a non-coroutine lambda) returning the awaitable: captures die before a coroutine frame does.
+///
+/// The body runs inside one ioc.run(), as in an application: Asio's per-thread handler memory
+/// cache lives as long as the run() call, and run_for() (a run_one_until per handler) would start
+/// each handler with an empty one. What is left once the body finished is drained by run_for().
 inline void run_loopback(std::chrono::milliseconds limit, std::function<asio::awaitable<void>()> const& body) {
     asio::io_context ioc;
     std::optional<std::exception_ptr> outcome;  // set when body finishes
-    asio::co_spawn(ioc, body(), [&](std::exception_ptr e) { outcome = e; });
-    ioc.run_for(limit);
+    asio::steady_timer deadline{ioc, limit};
+    deadline.async_wait([&](boost::system::error_code ec) {
+        if (!ec) ioc.stop();  // timed out
+    });
+    asio::co_spawn(ioc, body(), [&](std::exception_ptr e) {
+        outcome = e;
+        deadline.cancel();
+        ioc.stop();  // the rest drains below
+    });
+    ioc.run();
     REQUIRE_MESSAGE(outcome.has_value(), "test coroutine timed out");
+    ioc.restart();
+    ioc.run_for(limit);
     if (*outcome) std::rethrow_exception(*outcome);
     CHECK_MESSAGE(ioc.stopped(), "a loop or timer outlived the test");
 }
