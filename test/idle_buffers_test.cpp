@@ -131,8 +131,11 @@ TEST_CASE("a write that completes ahead of another waiting write leaves that one
     peer.connect(acceptor.local_endpoint());
     wscoro::detail::corked_stream<boost::beast::tcp_stream> cork{acceptor.accept()};
     cork.enable_corking(4096);
+    // A small send buffer, a body larger than what the peer's receive buffer takes, and nobody
+    // reads yet: the first write cannot finish at once.
+    cork.next_layer().socket().set_option(asio::socket_base::send_buffer_size(4096));
 
-    std::string const first(64 * 1024, 'x'), second(64 * 1024, 'y');
+    std::string const first(1024 * 1024, 'x'), second(64 * 1024, 'y');
     std::vector<std::size_t> completed;  // the bytes each write reported, in completion order
     boost::system::error_code failure;
     auto on_done = [&](boost::system::error_code ec, std::size_t n) {
@@ -140,7 +143,7 @@ TEST_CASE("a write that completes ahead of another waiting write leaves that one
         completed.push_back(n);
     };
     cork.async_write_frame(asio::buffer("h1", 2), asio::buffer(first), on_done);
-    REQUIRE(cork.writing());  // the first went out at once: the second waits behind it
+    REQUIRE(cork.writing());  // the first is being written: the second waits behind it
     cork.async_write_frame(asio::buffer("h2", 2), asio::buffer(second), on_done);
 
     std::string got(2 + first.size() + 2 + second.size(), '\0');

@@ -316,9 +316,40 @@ private:
             buffers_.emplace_back(s.external ? s.external : writing_storage_.data() + s.offset, s.size);
         pending_.clear();
         pending_bytes_ = 0;
+        if constexpr (is_basic_stream<NextLayer>::value) {
+            if (write_now()) return;
+        }
         // A span: async_write copies its buffer sequence, and a vector copy would allocate.
         std::span<asio::const_buffer const> const buffers{buffers_};
         asio::async_write(transport(), buffers, [this](error_code ec, std::size_t) { on_written(ec); });
+    }
+
+    // Plain TCP: one non-blocking sendmsg at once, and done without an asynchronous operation when
+    // the kernel took everything, as it nearly always does. An asynchronous write costs a posted
+    // completion, executor work tracking and a hop back to the strand, more than the system call
+    // itself. True when the write is over (written, or failed); false with buffers_ holding what
+    // is left, for the asynchronous write.
+    bool write_now() {
+        auto& socket = transport();
+        error_code ec;
+        // Synchronous socket calls must never block: they fail with would_block instead.
+        if (!socket.non_blocking()) socket.non_blocking(true, ec);
+        if (ec) return false;
+        std::size_t written = socket.write_some(std::span<asio::const_buffer const>{buffers_}, ec);
+        if (ec == asio::error::would_block || ec == asio::error::try_again) {
+            ec = {};
+            written = 0;
+        }
+        if (ec || written == in_flight_) {
+            on_written(ec);
+            return true;
+        }
+        // The kernel's buffer is full (a slow peer), or there were more pieces than one call takes.
+        auto it = buffers_.begin();
+        for (; it != buffers_.end() && written >= it->size(); ++it) written -= it->size();
+        if (it != buffers_.end()) *it += written;
+        buffers_.erase(buffers_.begin(), it);
+        return false;
     }
 
     void on_written(error_code ec) {
