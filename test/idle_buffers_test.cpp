@@ -49,6 +49,22 @@ template <class Done> bool run_until(asio::io_context& ioc, Done done) {
     return done();
 }
 
+/// A corked stream (corking on, 4 KiB kept) and the plain socket at its other end, over loopback.
+struct corked_pair {
+    asio::io_context ioc;
+    tcp::socket peer{ioc};
+    wscoro::detail::corked_stream<boost::beast::tcp_stream> cork{accepted(ioc, peer)};
+
+    corked_pair() { cork.enable_corking(4096); }
+
+private:
+    static tcp::socket accepted(asio::io_context& ioc, tcp::socket& peer) {
+        tcp::acceptor acceptor{ioc, {asio::ip::address_v4::loopback(), 0}};
+        peer.connect(acceptor.local_endpoint());
+        return acceptor.accept();
+    }
+};
+
 }  // namespace
 
 TEST_CASE("the wait for a message takes no cached string larger than read_buffer_size" * suite) {
@@ -89,12 +105,8 @@ TEST_CASE("strings with only inline storage do not crowd out the cached buffers"
 }
 
 TEST_CASE("a quiet stream gives its output buffers back and writes correctly afterwards" * suite) {
-    asio::io_context ioc;
-    tcp::acceptor acceptor{ioc, {asio::ip::address_v4::loopback(), 0}};
-    tcp::socket peer{ioc};
-    peer.connect(acceptor.local_endpoint());
-    wscoro::detail::corked_stream<boost::beast::tcp_stream> cork{acceptor.accept()};
-    cork.enable_corking(4096);
+    corked_pair pair;
+    auto& [ioc, peer, cork] = pair;
     CHECK(cork.buffer_bytes() == 0);
 
     std::string const body(3000, 'a');
@@ -125,12 +137,8 @@ TEST_CASE("a write that completes ahead of another waiting write leaves that one
     // The first completes while the second still waits behind it (it was queued during the first
     // write). Taking the first out of the waiting list moves the second: with Asio 1.81's
     // any_completion_handler move assignment, that overflowed the stack.
-    asio::io_context ioc;
-    tcp::acceptor acceptor{ioc, {asio::ip::address_v4::loopback(), 0}};
-    tcp::socket peer{ioc};
-    peer.connect(acceptor.local_endpoint());
-    wscoro::detail::corked_stream<boost::beast::tcp_stream> cork{acceptor.accept()};
-    cork.enable_corking(4096);
+    corked_pair pair;
+    auto& [ioc, peer, cork] = pair;
     // A small send buffer, a body larger than what the peer's receive buffer takes, and nobody
     // reads yet: the first write cannot finish at once.
     cork.next_layer().socket().set_option(asio::socket_base::send_buffer_size(4096));

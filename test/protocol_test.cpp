@@ -105,6 +105,18 @@ void expect_message(wire::peer& p, unsigned opcode, std::string_view payload) {
     check_message(f, opcode, payload);
 }
 
+/// A text and a binary message of n bytes each come back as they went.
+void expect_echoes_of_size(wire::peer& p, std::size_t n) {
+    CAPTURE(n);
+    auto const text = text_of_size(n);
+    REQUIRE_FALSE(p.write(wire::client_frame(op::text, text)));
+    expect_message(p, op::text, text);
+    auto const bin = binary_of_size(n, static_cast<unsigned>(n));
+    REQUIRE_FALSE(p.write(wire::client_frame(op::binary, bin)));
+    expect_message(p, op::binary, bin);
+}
+
+
 /// The client's side of a clean closing handshake: our close, the server's answer, the end of TCP.
 void close_cleanly(wire::peer& p, unsigned code = 1000, std::string_view reason = "bye") {
     REQUIRE_FALSE(p.write(wire::client_frame(op::close, wire::close_payload(code, reason))));
@@ -206,13 +218,7 @@ TEST_CASE("echoes of every size class are single minimal unmasked frames" * suit
     echo_server s;
     auto p = open_client(s.address());
     for (std::size_t n : size_classes) {
-        CAPTURE(n);
-        auto const text = text_of_size(n);
-        REQUIRE_FALSE(p->write(wire::client_frame(op::text, text)));
-        expect_message(*p, op::text, text);
-        auto const bin = binary_of_size(n, static_cast<unsigned>(n));
-        REQUIRE_FALSE(p->write(wire::client_frame(op::binary, bin)));
-        expect_message(*p, op::binary, bin);
+        expect_echoes_of_size(*p, n);
     }
     close_cleanly(*p);
 }
@@ -332,13 +338,7 @@ TEST_CASE("with a one-byte receive buffer every message still arrives whole" * s
     std::vector<std::size_t> sizes{14, 15, 16, 17, 31, 4096, 4097};
     sizes.insert(sizes.end(), std::begin(size_classes), std::end(size_classes));
     for (std::size_t n : sizes) {
-        CAPTURE(n);
-        auto const text = text_of_size(n);
-        REQUIRE_FALSE(p->write(wire::client_frame(op::text, text)));
-        expect_message(*p, op::text, text);
-        auto const bin = binary_of_size(n, static_cast<unsigned>(n));
-        REQUIRE_FALSE(p->write(wire::client_frame(op::binary, bin)));
-        expect_message(*p, op::binary, bin);
+        expect_echoes_of_size(*p, n);
     }
     // Fragments of 1 to 40 bytes: the first read may end inside the first fragment or after it.
     auto const whole = text_of_size(3000);

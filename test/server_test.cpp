@@ -54,6 +54,16 @@ wscoro::server_config loopback_config() {
 }
 
 /// What the callbacks saw, recorded from the server's threads.
+/// n raw clients connected to srv, in order.
+std::vector<std::unique_ptr<raw::ws_client>> connect_clients(wscoro::server const& srv, int n) {
+    std::vector<std::unique_ptr<raw::ws_client>> clients;
+    for (int i = 0; i < n; ++i) {
+        clients.push_back(std::make_unique<raw::ws_client>());
+        REQUIRE_FALSE(clients.back()->connect(srv.address()));
+    }
+    return clients;
+}
+
 struct disconnect_event {
     std::string id;
     wscoro::error_code why;
@@ -397,11 +407,7 @@ TEST_CASE("broadcast reaches every client in order including json" * suite) {
                       nullptr);
     REQUIRE_FALSE(srv.start());
     constexpr int n = 5;
-    std::vector<std::unique_ptr<raw::ws_client>> clients;
-    for (int i = 0; i < n; ++i) {
-        clients.push_back(std::make_unique<raw::ws_client>());
-        REQUIRE_FALSE(clients.back()->connect(srv.address()));
-    }
+    auto clients = connect_clients(srv, n);
     REQUIRE(joined.wait_for_count(n, 5s));
 
     constexpr int count = 200;
@@ -556,11 +562,7 @@ TEST_CASE("eight threads broadcasting keep per thread order at every client" * s
     srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr,
                       nullptr);
     REQUIRE_FALSE(srv.start());
-    std::vector<std::unique_ptr<raw::ws_client>> clients;
-    for (int i = 0; i < n; ++i) {
-        clients.push_back(std::make_unique<raw::ws_client>());
-        REQUIRE_FALSE(clients.back()->connect(srv.address()));
-    }
+    auto clients = connect_clients(srv, n);
     REQUIRE(joined.wait_for_count(n, 5s));
 
     std::atomic<int> short_counts{0};
@@ -1171,11 +1173,7 @@ TEST_CASE("stop sends 1001 to every client and returns promptly" * suite) {
                       nullptr, nullptr);
     REQUIRE_FALSE(srv.start());
     constexpr int n = 4;
-    std::vector<std::unique_ptr<raw::ws_client>> clients;
-    for (int i = 0; i < n; ++i) {
-        clients.push_back(std::make_unique<raw::ws_client>());
-        REQUIRE_FALSE(clients.back()->connect(srv.address()));
-    }
+    auto clients = connect_clients(srv, n);
     REQUIRE(joined.wait_for_count(n, 5s));
     std::vector<wscoro::error_code> ends(n);
     std::chrono::milliseconds stop_time{};
@@ -1444,11 +1442,7 @@ TEST_CASE("with two threads, a broadcast from a callback reaches the connections
         [&](wscoro::connection_ptr const&, wscoro::message const& m) { srv.broadcast(m); }, nullptr);
     REQUIRE_FALSE(srv.start());
     constexpr int n = 4;
-    std::vector<std::unique_ptr<raw::ws_client>> clients;
-    for (int i = 0; i < n; ++i) {
-        clients.push_back(std::make_unique<raw::ws_client>());
-        REQUIRE_FALSE(clients.back()->connect(srv.address()));
-    }
+    auto clients = connect_clients(srv, n);
     REQUIRE(joined.wait_for_count(n, 5s));
     {
         std::lock_guard lock{threads_mutex};

@@ -182,21 +182,17 @@ protected:
             o.msg = std::move(m);
             return o;
         }
-        static outbound ping() {
+        static outbound control(kind k) {
             outbound o;
-            o.what = kind::ping;
+            o.what = k;
             return o;
         }
+        static outbound ping() { return control(kind::ping); }
+        static outbound flush_request() { return control(kind::flush); }
         static outbound close_frame(close_code code, std::string reason) {
-            outbound o;
-            o.what = kind::close;
+            auto o = control(kind::close);
             o.code = code;
             o.reason = std::move(reason);
-            return o;
-        }
-        static outbound flush_request() {
-            outbound o;
-            o.what = kind::flush;
             return o;
         }
     };
