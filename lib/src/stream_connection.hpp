@@ -474,12 +474,7 @@ private:
 
     // Cancelled when close_result_ is set. Made by its first user (a connection that closes): a
     // timer is 120 bytes that an idle connection need not hold.
-    asio::steady_timer& close_done() {
-        if (!close_done_)
-            close_done_ = std::make_unique<asio::steady_timer>(get_executor(),
-                                                               std::chrono::steady_clock::time_point::max());
-        return *close_done_;
-    }
+    asio::steady_timer& close_done() { return waiters(close_done_); }
 };
 
 /// Wraps an upgraded stream; the caller then co_spawns run() on the connection's executor.

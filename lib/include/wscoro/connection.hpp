@@ -231,6 +231,9 @@ protected:
     void pong_received(std::string_view payload);  // measures the round trip of our ping
     void record_close(close_code code, std::string_view reason);
     void finish(error_code why);  // on the strand, once, when the loops have ended
+    // A timer on the strand that never expires by itself (waiters wake when it is cancelled), made
+    // on first use: most connections never need one, and a timer is 120 bytes.
+    asio::steady_timer& waiters(std::unique_ptr<asio::steady_timer>& timer);
 
     std::shared_ptr<void const> context_;  // first, so destroyed after every I/O object below
     executor_type strand_;
@@ -294,7 +297,6 @@ private:
     close_code last_close_code_ = close_code::none;  // last_close(), in parts (see outbound)
     std::string last_close_reason_;
 
-    asio::steady_timer& waiters(std::unique_ptr<asio::steady_timer>& timer);  // made on first use
 
     struct send_op;
     struct receive_op;
