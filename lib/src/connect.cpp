@@ -51,7 +51,7 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     ws_url url;
     if (auto ec = parse_url(cfg.url, url, diag)) co_return std::tuple{ec, connection_ptr{}};
 
-    auto strand = make_connection_strand(ex);
+    auto strand = make_connection_executor(ex);
     beast::tcp_stream stream{strand};
     // One budget for the whole handshake: resolve (bounded by racing the stream's timer is not
     // possible, so names resolve first), TCP connect and the upgrade.

@@ -1,6 +1,7 @@
 #include <wscoro/connection.hpp>
 
 #include "deferred_flush.hpp"
+#include "net.hpp"
 
 #include <boost/asio/bind_executor.hpp>
 #include <boost/asio/compose.hpp>
@@ -19,7 +20,7 @@ using std::chrono::steady_clock;
 namespace {
 constexpr std::size_t max_close_reason = 123;  // a control frame's payload, less the 2-byte code
 
-using io_strand = asio::strand<asio::io_context::executor_type>;  // see detail::make_connection_strand
+using io_strand = asio::strand<asio::io_context::executor_type>;  // see detail::make_connection_executor
 
 asio::any_io_executor inner_executor(asio::any_io_executor const& strand) {
     if (auto const* s = strand.target<io_strand>()) return s->get_inner_executor();
@@ -44,6 +45,11 @@ connection::~connection() = default;
 
 bool connection::on_strand() const noexcept {
     if (auto const* s = strand_.target<io_strand>()) return s->running_in_this_thread();
+    // No strand: the thread of a single-threaded io_context, which every connection on it shares.
+    // Ours is running when our consumer is in a batch (it runs callbacks without suspending in
+    // between); any other code on this thread is another connection's (on_only_thread).
+    if (auto const* io = strand_.target<asio::io_context::executor_type>())
+        return consumer_flushes_ && io->running_in_this_thread();
     return false;
 }
 

@@ -1,20 +1,11 @@
 #include "deferred_flush.hpp"
 
-#include <boost/asio/detail/scheduler.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 
 #include <algorithm>
 
 namespace wscoro::detail {
-
-bool single_threaded(asio::any_io_executor const& io) {
-    auto const* ex = io.target<asio::io_context::executor_type>();
-    if (!ex) return false;
-    // The hint the io_context was constructed with. Asio keeps it in its scheduler (detail API,
-    // Boost 1.81); 1 means "one thread runs it".
-    return asio::use_service<asio::detail::scheduler>(ex->context()).concurrency_hint() == 1;
-}
 
 asio::execution_context::id deferred_flush::id;
 

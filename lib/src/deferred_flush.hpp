@@ -17,9 +17,6 @@
 
 namespace wscoro::detail {
 
-/// Whether `io` (an io_context's executor) belongs to an io_context made for a single thread.
-bool single_threaded(asio::any_io_executor const& io);
-
 class deferred_flush final : public asio::execution_context::service {
 public:
     static asio::execution_context::id id;

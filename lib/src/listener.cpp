@@ -206,7 +206,7 @@ asio::awaitable<void> listener::accept_loop(connection_handler const& handler) {
                                ? ex_
                                : connection_executors_[next_executor_++ % connection_executors_.size()];
         auto [ec, socket] =
-            co_await acceptor_.async_accept(detail::make_connection_strand(home), use_heap_tuple());
+            co_await acceptor_.async_accept(detail::make_connection_executor(home), use_heap_tuple());
         if (stopping_.load() || ec == asio::error::operation_aborted) break;
         if (ec) {
             // Out of file descriptors and the like: say so, and pause instead of spinning.

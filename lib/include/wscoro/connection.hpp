@@ -55,7 +55,9 @@ struct connection_info {
 
 class connection : public std::enable_shared_from_this<connection> {
 public:
-    using executor_type = asio::any_io_executor;  // always a strand
+    /// Serializes everything of this connection (its "strand"): on an io_context made for one
+    /// thread (`io_context{1}`), that io_context's own executor; otherwise a strand of it.
+    using executor_type = asio::any_io_executor;
     using receive_signature = void(error_code, message);
     using completion_signature = void(error_code);
 
@@ -224,7 +226,7 @@ protected:
     void request_ping();                  // keepalive loop: queue one ping unless one is waiting
     void request_flush();                 // wake the write loop to flush what was written directly
     void heard_from_peer() { last_seen_ = std::chrono::steady_clock::now(); }
-    bool on_strand() const noexcept;  // the caller runs on this connection's strand
+    bool on_strand() const noexcept;  // the caller is this connection's own code, on its strand
     void count(metrics::counter metrics::*which, std::uint64_t n = 1) noexcept {
         if (metrics_) bump((*metrics_).*which, n);
     }
