@@ -4,6 +4,7 @@
 // the keepalive loop calls). Internal pieces, so this file includes lib/src headers.
 #include "payload_cache.hpp"  // first: proves the header is self-contained
 #include "corked_stream.hpp"
+#include "support/corked_pair.hpp"
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -26,6 +27,8 @@ using namespace std::chrono_literals;
 using wscoro::detail::give_back_payload_string;
 using wscoro::detail::take_payload_string;
 using wscoro::detail::take_payload_string_for;
+using wscoro::test::corked_pair;
+using wscoro::test::run_until;
 
 auto const suite = doctest::test_suite("alloc");
 std::size_t const inline_capacity = std::string{}.capacity();
@@ -40,30 +43,6 @@ std::unique_ptr<std::string> with_capacity(std::size_t n) {
     s->reserve(n);
     return s;
 }
-
-/// Runs `ioc` until `done()` holds, for at most two seconds.
-template <class Done> bool run_until(asio::io_context& ioc, Done done) {
-    ioc.restart();  // it stopped when it last ran out of work
-    auto const deadline = std::chrono::steady_clock::now() + 2s;
-    while (!done() && std::chrono::steady_clock::now() < deadline) ioc.run_one_for(10ms);
-    return done();
-}
-
-/// A corked stream (corking on, 4 KiB kept) and the plain socket at its other end, over loopback.
-struct corked_pair {
-    asio::io_context ioc;
-    tcp::socket peer{ioc};
-    wscoro::detail::corked_stream<boost::beast::tcp_stream> cork{accepted(ioc, peer)};
-
-    corked_pair() { cork.enable_corking(4096); }
-
-private:
-    static tcp::socket accepted(asio::io_context& ioc, tcp::socket& peer) {
-        tcp::acceptor acceptor{ioc, {asio::ip::address_v4::loopback(), 0}};
-        peer.connect(acceptor.local_endpoint());
-        return acceptor.accept();
-    }
-};
 
 }  // namespace
 

@@ -49,7 +49,7 @@ bool connection::on_strand() const noexcept {
     // Ours is running when our consumer is in a batch (it runs callbacks without suspending in
     // between); any other code on this thread is another connection's (on_only_thread).
     if (auto const* io = strand_.target<asio::io_context::executor_type>())
-        return consumer_flushes_ && io->running_in_this_thread();
+        return io->running_in_this_thread() && consumer_flushes_;  // never read from elsewhere
     return false;
 }
 

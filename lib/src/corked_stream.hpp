@@ -27,6 +27,7 @@
 #include <boost/asio/async_result.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/basic_stream.hpp>
 #include <boost/beast/core/stream_traits.hpp>
@@ -36,6 +37,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 #include <type_traits>
@@ -108,6 +110,10 @@ public:
     /// Whether the next async_read_some flushes. Not when whoever answers the messages read so far
     /// has yet to answer some of them: it flushes when done (see stream_connection).
     void flush_on_read(bool yes) noexcept { flush_on_read_ = yes; }
+    /// Whether the next async_read_some (only that one) reaches the socket after the next flush(),
+    /// one pass behind the work ready then (see park_read). Only for a read that someone's flush
+    /// is sure to follow: a parked read waits for it.
+    void read_after_flush(bool yes) noexcept { read_after_flush_ = yes; }
 
     /// Starts writing what is corked; while a write is in flight, as soon as it completes. (Not
     /// before: what is appended meanwhile waits for its own flush, so that a batch still being
@@ -115,6 +121,7 @@ public:
     void flush() {
         if (writing_) flush_wanted_ = true;
         else if (!pending_.empty() && !error_) start_write();
+        if (parked_) park_->cancel();  // the parked read goes behind the work ready now
     }
 
     /// Appends a small frame (head and body copied) if that needs no waiting; else returns false
@@ -200,6 +207,12 @@ public:
         // recvmsg that a request/response peer causes, but costs more than that system call:
         // measured, callgrind and strace, echo D=1.)
         if (!corking_) return next_.async_read_some(buffers, std::forward<ReadToken>(token));
+        if (std::exchange(read_after_flush_, false))
+            return asio::async_initiate<ReadToken, void(error_code, std::size_t)>(
+                [this](auto handler, MutableBufferSequence const& buffers) {
+                    park_read(std::move(handler), buffers);
+                },
+                token, buffers);
         return transport().async_read_some(buffers, std::forward<ReadToken>(token));
     }
 
@@ -246,6 +259,36 @@ private:
             return *this;
         }
     };
+
+    // Asio tries a socket read at once, before it waits for readiness. In request/response traffic
+    // a read started right after the request was handed over comes before the reply was written,
+    // so that try fails: a wasted recvmsg per message. A raw Beast server reads after its write's
+    // completion, which was posted behind the ready work: by then the next request is usually
+    // there. A parked read does the same: it waits on a timer that never expires until flush()
+    // cancels it, and the cancellation's completion is posted behind the work ready at that time.
+    // The timer's operation holds the handler, so parking allocates nothing per message.
+    template <class Handler, class MutableBufferSequence>
+    void park_read(Handler handler, MutableBufferSequence const& buffers) {
+        if (!park_) park_ = std::make_unique<asio::steady_timer>(next_.get_executor(), asio::steady_timer::time_point::max());
+        parked_ = true;
+        park_cancelled_ = false;
+        // The reader's cancellation (the connection's loops ending) must not wait for a flush.
+        auto slot = asio::get_associated_cancellation_slot(handler);
+        if (slot.is_connected())
+            slot.assign([this](asio::cancellation_type type) {
+                if (type == asio::cancellation_type::none) return;
+                park_cancelled_ = true;
+                park_->cancel();
+            });
+        park_->async_wait([this, buffers, handler = std::move(handler)](error_code) mutable {
+            parked_ = false;
+            auto slot = asio::get_associated_cancellation_slot(handler);
+            if (slot.is_connected()) slot.clear();
+            if (park_cancelled_ || error_)
+                return std::move(handler)(error_code{asio::error::operation_aborted}, std::size_t{0});
+            transport().async_read_some(buffers, std::move(handler));
+        });
+    }
 
     void append(asio::const_buffer b, bool by_reference = true) {
         if (b.size() == 0) return;
@@ -404,6 +447,10 @@ private:
     std::uint64_t appended_ = 0;       // bytes ever appended
     std::uint64_t written_ = 0;        // bytes ever written
     std::vector<waiter> waiters_;  // a vector: an empty deque allocates
+    bool read_after_flush_ = false;    // the next async_read_some parks (park_read)
+    bool parked_ = false;              // a read waits on park_ for the next flush
+    bool park_cancelled_ = false;      // its reader was cancelled meanwhile
+    std::unique_ptr<asio::steady_timer> park_;  // made by the first parked read
 };
 
 /// Closing the WebSocket: what is corked (the close frame, at least) goes out before the TCP

@@ -14,6 +14,7 @@ struct strand_consumer {
     static bool try_take(connection& c, message& m) {
         if (!c.take_inbound(m)) return false;
         c.consumer_flushes_ = true;
+        c.prompt_consumer_ = true;
         return true;
     }
     /// Waits for the next message: c.async_receive(use_awaitable) without its hop to the strand
@@ -25,6 +26,7 @@ struct strand_consumer {
     static void took(connection& c, message const& m) {
         c.took_inbound(m);
         c.consumer_flushes_ = true;
+        c.prompt_consumer_ = true;
     }
     /// Nothing more is waiting: what the callbacks sent is complete.
     static void idle(connection& c) {

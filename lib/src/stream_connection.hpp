@@ -156,8 +156,14 @@ private:
             error_code ec;
             // Replies to what was read so far leave together: when the consumer has messages left
             // to take, or is answering one, it flushes once it runs dry (consumer_idle), not us.
-            cork().flush_on_read(inbound_count_ == 0 && !consumer_flushes_);
+            bool const answers_pending = inbound_count_ > 0 || consumer_flushes_;
+            cork().flush_on_read(!answers_pending);
+            // A consumer that answers at once (the callback facade's) flushes its answers in a
+            // moment: read after that (see corked_stream::park_read). Not while closing: Beast's
+            // close operation reads the peer's reply, and no flush follows that read.
+            cork().read_after_flush(answers_pending && prompt_consumer_ && !close_sent_);
             std::tie(ec, std::ignore) = co_await ws_.async_read_some(buf, first, wait_tuple);
+            cork().read_after_flush(false);  // Beast had a whole frame already: no read was made
             payload->resize(buf.size());  // the dynamic buffer's size: what it committed
             if (!ec && !ws_.is_message_done()) {
                 // More to come. A large message continues in a cached string with room for this
@@ -311,6 +317,7 @@ private:
             case outbound::kind::close:
                 record_close(item.code, item.reason);
                 close_sent_ = true;
+                cork().read_after_flush(false);  // see read_loop
                 close_deadline_ = steady_clock::now() + opts_.write_wait;
                 std::tie(wrote) = co_await send_close(item);
                 // Success, or aborted because a pending read received the peer's close frame (that

@@ -253,6 +253,7 @@ protected:
     bool inbound_waiter_ = false;       // it does
     bool write_parked_ = false;  // the write loop waits for an item: try_write_now() keeps the order
     bool consumer_flushes_ = false;  // a facade consumer is in a batch and calls consumer_idle() after it
+    bool prompt_consumer_ = false;   // the consumer is a facade's: it answers without suspending
     detail::deferred_flush* const flusher_;  // when one thread runs the io_context, else null
     bool flush_deferred_pending_ = false;    // added to flusher_, flush_deferred() not yet run
     asio::steady_timer wake_keepalive_;  // cancelled to make the keepalive loop look at abort_reason_
