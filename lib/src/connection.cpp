@@ -38,7 +38,7 @@ connection::connection(executor_type strand, connection_info info, connection_op
       // Data items hold one of send_queue_limit reservations; the three extra slots are for at most
       // one ping, one close and one flush request, so enqueue() never finds the channel full.
       out_(strand_, opts_.send_queue_limit + 3), in_(strand_, inbound_capacity),
-      inbound_taken_(strand_, steady_clock::time_point::max()), flusher_(flusher_for(io_executor_)),
+      flusher_(flusher_for(io_executor_)),
       wake_keepalive_(strand_) {}
 
 connection::~connection() = default;
@@ -216,7 +216,7 @@ bool connection::take_inbound(message& m) {
 void connection::took_inbound(message const& m) {
     --inbound_count_;
     inbound_bytes_ -= m.size();
-    if (inbound_waiter_) inbound_taken_.cancel();
+    if (inbound_waiter_) inbound_taken_->cancel();  // the waiter made it
     // The connection ended while the consumer still had messages to take: now it has them all.
     if (inbound_ended_ && inbound_count_ == 0) in_.close();
 }

@@ -100,6 +100,7 @@ public:
         std::vector<segment>{}.swap(pending_);
         std::vector<asio::const_buffer>{}.swap(buffers_);
         std::vector<waiter>{}.swap(waiters_);
+        if (!parked_) park_.reset();  // made again by the next parked read
     }
     /// Whether a write is in flight: what is corked meanwhile goes out when it completes.
     bool writing() const noexcept { return writing_; }

@@ -134,7 +134,7 @@ private:
             // slows the peer down) instead of growing memory.
             while (inbound_full()) {
                 inbound_waiter_ = true;
-                co_await inbound_taken_.async_wait(use_tuple);  // cancelled by took_inbound()
+                co_await waiters(inbound_taken_).async_wait(use_tuple);  // cancelled by took_inbound()
                 inbound_waiter_ = false;
                 if (cancelled(co_await asio::this_coro::cancellation_state))
                     co_return asio::error::operation_aborted;

@@ -249,7 +249,9 @@ protected:
     static constexpr std::size_t inbound_capacity = 64;
     std::size_t inbound_count_ = 0;  // messages handed off and not yet taken
     std::size_t inbound_bytes_ = 0;  // and their payload bytes
-    asio::steady_timer inbound_taken_;  // the read loop waits on it while inbound_full()
+    // The read loop waits on it while inbound_full(). Made by its first wait (waiters()): most
+    // consumers keep up, and a timer is 120 bytes.
+    std::unique_ptr<asio::steady_timer> inbound_taken_;
     bool inbound_waiter_ = false;       // it does
     bool write_parked_ = false;  // the write loop waits for an item: try_write_now() keeps the order
     bool consumer_flushes_ = false;  // a facade consumer is in a batch and calls consumer_idle() after it
