@@ -10,7 +10,9 @@
 // flushes (unless the consumer of those frames has yet to answer them: flush_on_read). A write while
 // a read waits for the peer flushes at once (nothing else is coming from the reader); the
 // connection flushes when its consumer or its write loop runs dry (see stream_connection). A flush
-// while a write is in flight takes effect when that write completes.
+// while a write is in flight takes effect when that write completes. A read may wait for the next
+// flush (read_after_flush, park_read): in request/response traffic the next request only comes
+// after the answer, and a read tried before it was written would fail.
 //
 // Large writes (at least large_write bytes) are not copied: they are queued by reference and
 // complete only once written, as do small writes once `high_water` bytes wait (back-pressure).
@@ -204,9 +206,7 @@ public:
         // Beast wants more bytes: it has handled every frame it had, so the batch is complete.
         reading_ = true;
         if (flush_on_read_) flush();
-        // Straight to the socket. (Starting the read behind the ready work instead saves the failed
-        // recvmsg that a request/response peer causes, but costs more than that system call:
-        // measured, callgrind and strace, echo D=1.)
+        // Straight to the socket, or parked until the answers to what was read are written.
         if (!corking_) return next_.async_read_some(buffers, std::forward<ReadToken>(token));
         if (std::exchange(read_after_flush_, false))
             return asio::async_initiate<ReadToken, void(error_code, std::size_t)>(
@@ -270,7 +270,8 @@ private:
     // The timer's operation holds the handler, so parking allocates nothing per message.
     template <class Handler, class MutableBufferSequence>
     void park_read(Handler handler, MutableBufferSequence const& buffers) {
-        if (!park_) park_ = std::make_unique<asio::steady_timer>(next_.get_executor(), asio::steady_timer::time_point::max());
+        if (!park_)
+            park_ = std::make_unique<asio::steady_timer>(next_.get_executor(), asio::steady_timer::time_point::max());
         parked_ = true;
         park_cancelled_ = false;
         // The reader's cancellation (the connection's loops ending) must not wait for a flush.
