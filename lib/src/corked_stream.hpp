@@ -209,11 +209,13 @@ public:
         // Straight to the socket, or parked until the answers to what was read are written.
         if (!corking_) return next_.async_read_some(buffers, std::forward<ReadToken>(token));
         if (std::exchange(read_after_flush_, false))
+            // `self` as an argument, not a capture: clang cannot see the use of a capture inside a
+            // generic lambda of a template, and warns (-Wunused-lambda-capture).
             return asio::async_initiate<ReadToken, void(error_code, std::size_t)>(
-                [this](auto handler, MutableBufferSequence const& buffers) {
-                    park_read(std::move(handler), buffers);
+                [](auto handler, corked_stream* self, MutableBufferSequence const& buffers) {
+                    self->park_read(std::move(handler), buffers);
                 },
-                token, buffers);
+                token, this, buffers);
         return transport().async_read_some(buffers, std::forward<ReadToken>(token));
     }
 
