@@ -24,7 +24,25 @@ auto const suite = doctest::test_suite("corked");
 struct read_result {
     std::optional<error_code> ec;
     std::size_t n = 0;
+
+    auto handler() {
+        return [this](error_code e, std::size_t bytes) {
+            ec = e;
+            n = bytes;
+        };
+    }
 };
+
+// After a parked read: the next read is not parked, and gets what the peer sends.
+void expect_plain_read(corked_pair& pair, std::string const& sent) {
+    char buf[64];
+    read_result r;
+    pair.cork.async_read_some(asio::buffer(buf), r.handler());
+    asio::write(pair.peer, asio::buffer(sent));
+    REQUIRE(run_until(pair.ioc, [&] { return r.ec.has_value(); }));
+    CHECK_FALSE(*r.ec);
+    CHECK(std::string(buf, r.n) == sent);
+}
 
 }  // namespace
 
@@ -36,10 +54,7 @@ TEST_CASE("a read parked for the next flush starts once the answer was written" 
     asio::write(peer, asio::buffer("request", 7));  // already there when the read parks
 
     cork.read_after_flush(true);
-    cork.async_read_some(asio::buffer(buf), [&](error_code ec, std::size_t n) {
-        r.ec = ec;
-        r.n = n;
-    });
+    cork.async_read_some(asio::buffer(buf), r.handler());
     CHECK(cork.reading());  // the consumer's idle flush is due (consumer_idle checks this)
     ioc.restart();
     ioc.poll();  // everything ready runs: the request waits, the read is parked
@@ -55,16 +70,7 @@ TEST_CASE("a read parked for the next flush starts once the answer was written" 
     asio::read(peer, asio::buffer(answer));
     CHECK(std::string(answer, 6) == "answer");
 
-    // One read only: the next one goes straight to the socket.
-    r = {};
-    cork.async_read_some(asio::buffer(buf), [&](error_code ec, std::size_t n) {
-        r.ec = ec;
-        r.n = n;
-    });
-    asio::write(peer, asio::buffer("next", 4));
-    REQUIRE(run_until(ioc, [&] { return r.ec.has_value(); }));
-    CHECK_FALSE(*r.ec);
-    CHECK(std::string(buf, r.n) == "next");
+    expect_plain_read(pair, "next");  // one read only: the next one goes straight to the socket
 }
 
 TEST_CASE("a parked read that is cancelled completes at once without a flush" * suite) {
@@ -74,10 +80,7 @@ TEST_CASE("a parked read that is cancelled completes at once without a flush" * 
     read_result r;
     asio::cancellation_signal cancel;
     cork.read_after_flush(true);
-    cork.async_read_some(asio::buffer(buf), asio::bind_cancellation_slot(cancel.slot(), [&](error_code ec, std::size_t n) {
-                             r.ec = ec;
-                             r.n = n;
-                         }));
+    cork.async_read_some(asio::buffer(buf), asio::bind_cancellation_slot(cancel.slot(), r.handler()));
     ioc.restart();
     ioc.poll();
     CHECK_FALSE(r.ec);
@@ -86,16 +89,7 @@ TEST_CASE("a parked read that is cancelled completes at once without a flush" * 
     CHECK(*r.ec == asio::error::operation_aborted);
     CHECK(r.n == 0);
 
-    // The stream still reads: a later read is neither parked nor cancelled.
-    r = {};
-    cork.async_read_some(asio::buffer(buf), [&](error_code ec, std::size_t n) {
-        r.ec = ec;
-        r.n = n;
-    });
-    asio::write(peer, asio::buffer("data", 4));
-    REQUIRE(run_until(ioc, [&] { return r.ec.has_value(); }));
-    CHECK_FALSE(*r.ec);
-    CHECK(std::string(buf, r.n) == "data");
+    expect_plain_read(pair, "data");  // the stream still reads: neither parked nor cancelled
 }
 
 TEST_CASE("a read parked after a write failed fails instead of waiting" * suite) {
@@ -104,10 +98,7 @@ TEST_CASE("a read parked after a write failed fails instead of waiting" * suite)
     char buf[16];
     read_result r;
     cork.read_after_flush(true);
-    cork.async_read_some(asio::buffer(buf), [&](error_code ec, std::size_t n) {
-        r.ec = ec;
-        r.n = n;
-    });
+    cork.async_read_some(asio::buffer(buf), r.handler());
     // The flush finds the socket closed: the write fails, and the parked read with it.
     error_code ignored;
     cork.next_layer().socket().close(ignored);
