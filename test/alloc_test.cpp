@@ -4,11 +4,14 @@
 // So is every aligned_alloc: Asio's handler memory (its per-thread recycling cache, and what it
 // allocates when that cache has no block) comes from there, not from operator new. Not under the
 // sanitizers, which intercept aligned_alloc themselves.
+#include "handler_memory.hpp"
 #include "support/loopback.hpp"
 
 #include <wscoro/server.hpp>
 
 #include <doctest/doctest.h>
+
+#include <boost/asio/detached.hpp>
 
 #include <atomic>
 #include <cstddef>
@@ -17,7 +20,12 @@
 
 namespace {
 std::atomic<std::uint64_t> allocations{0};
+// False on a thread whose allocations a test leaves out (its client side).
+thread_local bool counted_thread = true;
+void count_one() noexcept {
+    if (counted_thread) allocations.fetch_add(1, std::memory_order_relaxed);
 }
+}  // namespace
 
 // Every form of operator new and delete is replaced: a sanitizer checks that memory goes back
 // through the family it came from, so counting one form and not its siblings would mix families.
@@ -29,7 +37,7 @@ extern "C" void* __libc_memalign(std::size_t alignment, std::size_t n);  // glib
 
 // Replaces the C library's for the whole program (the executable's definition comes first).
 extern "C" void* aligned_alloc(std::size_t alignment, std::size_t n) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
+    count_one();
     return __libc_memalign(alignment, n);
 }
 #endif
@@ -44,7 +52,7 @@ void* aligned_uncounted(std::size_t alignment, std::size_t n) noexcept {
 }
 
 void* counted_allocation(std::size_t n, std::size_t alignment = 0) noexcept {
-    allocations.fetch_add(1, std::memory_order_relaxed);
+    count_one();
     if (n == 0) n = 1;
     if (alignment <= alignof(std::max_align_t)) return std::malloc(n);
     return aligned_uncounted(alignment, (n + alignment - 1) / alignment * alignment);
@@ -125,6 +133,52 @@ asio::awaitable<void> ping_pong(std::string url, counts& out, int depth, int war
     co_await c->async_close(wscoro::close_code::normal, "", use_tuple);
 }
 
+// Many connections, one message in flight each, all on one thread of the client: the server's
+// reads then bring in messages for many connections at once, and their hand-offs to the callbacks
+// complete together (src/handler_memory.hpp). Measured from the first round trip after every
+// connection is up and `warm_up` round trips were made in all, for `measured` round trips in all.
+struct fleet {
+    int connected = 0;
+    int round_trips = 0;
+    int start_at = -1;  // round_trips when the measurement started
+    bool done = false;
+    int finished = 0;   // connections that left
+    asio::steady_timer* all_left = nullptr;  // cancelled by the last to leave
+    counts result;
+};
+
+asio::awaitable<void> fleet_member(std::string url, fleet& f, int connections, int warm_up, int measured) {
+    auto c = co_await wscoro::test::connect_to(std::move(url));
+    ++f.connected;
+    if (auto [sec] = co_await c->async_send(message::binary(std::string(32, 'x')), use_tuple); sec) co_return;
+    while (!f.done) {
+        auto [rec, reply] = co_await c->async_receive(use_tuple);
+        if (rec || reply.size() != 32) break;
+        ++f.round_trips;
+        if (f.start_at < 0 && f.connected == connections && f.round_trips >= warm_up) {
+            f.start_at = f.round_trips;
+            f.result.warm_up = allocations.load();
+        } else if (f.start_at >= 0 && f.round_trips - f.start_at == measured) {
+            f.result.steady = allocations.load() - f.result.warm_up;
+            f.result.round_trips = warm_up + measured;
+            f.done = true;  // every member stops after its next reply
+        }
+        if (auto [sec] = co_await c->async_send(std::move(reply), use_tuple); sec) break;
+    }
+    if (++f.finished == connections) f.all_left->cancel();
+    co_await c->async_close(wscoro::close_code::normal, "", use_tuple);
+}
+
+asio::awaitable<void> run_fleet(std::string url, fleet& f, int connections, int warm_up, int measured) {
+    auto ex = co_await asio::this_coro::executor;
+    asio::steady_timer all_left{ex, asio::steady_timer::time_point::max()};
+    f.all_left = &all_left;
+    for (int i = 0; i < connections; ++i)
+        asio::co_spawn(ex, fleet_member(url, f, connections, warm_up, measured), asio::detached);
+    co_await all_left.async_wait(use_tuple);  // run_loopback bounds the wait
+    f.all_left = nullptr;
+}
+
 void check_no_allocation(counts const& result, int warm_up, int measured) {
     REQUIRE(result.round_trips == warm_up + measured);
     MESSAGE("allocations in ", measured, " round trips: ", result.steady);
@@ -133,6 +187,29 @@ void check_no_allocation(counts const& result, int warm_up, int measured) {
 }
 
 }  // namespace
+
+TEST_CASE("handler_memory: one block for operations that follow each other" * doctest::test_suite("alloc")) {
+    wscoro::detail::handler_memory memory;
+    wscoro::detail::handler_allocator<std::uint64_t> words{memory};
+    auto const before = allocations.load();
+    auto* first = words.allocate(8);  // the block, made
+    words.deallocate(first, 8);
+    auto* second = words.allocate(4);  // the same block: it fits
+    CHECK(second == first);
+    auto* meanwhile = words.allocate(4);  // the block is taken: the heap
+    CHECK(meanwhile != first);
+    words.deallocate(meanwhile, 4);
+    words.deallocate(second, 4);
+    CHECK(allocations.load() - before == 2);
+    auto* larger = words.allocate(32);  // grown once (the old block freed), then reused
+    words.deallocate(larger, 32);
+    wscoro::detail::handler_allocator<char> bytes{words};  // a rebound copy shares the block
+    CHECK(bytes == wscoro::detail::handler_allocator<char>{memory});
+    auto* again = bytes.allocate(256);
+    CHECK(static_cast<void*>(again) == static_cast<void*>(larger));
+    bytes.deallocate(again, 256);
+    CHECK(allocations.load() - before == 3);
+}
 
 TEST_CASE("steady-state echo allocates nothing per message" * doctest::test_suite("alloc")) {
     int depth = 1;
@@ -163,4 +240,25 @@ TEST_CASE("the callback facade's echo allocates nothing per message" * doctest::
                                [&] { return ping_pong(url, result, 8, warm_up, measured); });
     srv.stop();
     check_no_allocation(result, warm_up, measured);
+}
+
+TEST_CASE("the callback facade allocates nothing per message when many connections are ready at once" *
+          doctest::test_suite("alloc")) {
+    wscoro::server_config cfg = wscoro::test::loopback_server_config();
+    wscoro::server srv{cfg};
+    srv.set_callbacks(nullptr, nullptr, [](connection_ptr const& c, message const& m) { c->send(m); }, nullptr);
+    wscoro::diagnostics diag;
+    REQUIRE_MESSAGE(!srv.start(diag), diag.message);
+    // Only the server's thread counts: 100 client connections on one thread are the test's own
+    // load, not the server's cost.
+    counted_thread = false;
+    fleet f;
+    int const connections = 100, warm_up = 60000, measured = 20000;
+    std::string const url = "ws://" + srv.address() + "/ws";
+    wscoro::test::run_loopback(std::chrono::seconds{30},
+                               [&] { return run_fleet(url, f, connections, warm_up, measured); });
+    counted_thread = true;
+    srv.stop();
+    REQUIRE(f.finished == connections);
+    check_no_allocation(f.result, warm_up, measured);
 }
