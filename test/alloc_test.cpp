@@ -6,7 +6,9 @@
 // sanitizers, which intercept aligned_alloc themselves.
 #include "handler_memory.hpp"
 #include "support/loopback.hpp"
+#include "support/recorder.hpp"
 
+#include <wscoro/client.hpp>
 #include <wscoro/server.hpp>
 
 #include <doctest/doctest.h>
@@ -261,4 +263,35 @@ TEST_CASE("the callback facade allocates nothing per message when many connectio
     srv.stop();
     REQUIRE(f.finished == connections);
     check_no_allocation(f.result, warm_up, measured);
+}
+
+TEST_CASE("a ping-pong between the two callback facades allocates nothing per message" *
+          doctest::test_suite("alloc")) {
+    wscoro::server srv{wscoro::test::loopback_server_config()};
+    srv.set_callbacks(nullptr, nullptr, [](connection_ptr const& c, message const& m) { c->send(m); }, nullptr);
+    wscoro::diagnostics diag;
+    REQUIRE_MESSAGE(!srv.start(diag), diag.message);
+    wscoro::client_config ccfg;
+    ccfg.url = "ws://" + srv.address() + "/ws";
+    wscoro::client cli{ccfg};
+    int const warm_up = 2000, measured = 5000;
+    counts result;  // written on the client's thread until `done` is set
+    wscoro::test::latch_flag done;
+    // The client's callback sends every reply back: nobody builds a new message after the first 8.
+    cli.set_callbacks(nullptr, nullptr, [&](message const& m) {
+        if (result.round_trips == warm_up + measured) return;  // done: the last replies are dropped
+        if (++result.round_trips == warm_up) result.warm_up = allocations.load();
+        if (result.round_trips == warm_up + measured) {
+            result.steady = allocations.load() - result.warm_up;
+            done.set();
+            return;
+        }
+        cli.send(m);
+    }, nullptr);
+    REQUIRE_MESSAGE(!cli.connect(diag), diag.message);
+    for (int i = 0; i < 8; ++i) REQUIRE_FALSE(cli.send(message::binary(std::string(32, 'x'))));
+    REQUIRE(done.wait(std::chrono::seconds{30}));
+    cli.close();
+    srv.stop();
+    check_no_allocation(result, warm_up, measured);
 }

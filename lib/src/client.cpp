@@ -6,6 +6,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 
 #include "facade.hpp"
+#include "strand_consumer.hpp"
 #include "stream_connection.hpp"
 
 #include <algorithm>
@@ -69,15 +70,23 @@ struct client::impl : std::enable_shared_from_this<impl> {
     }
 };
 
-// One connection's message stream turned into callbacks, on the client's thread.
+// One connection's message stream turned into callbacks, on the client's thread, which is the
+// connection's: as in the server facade, ready messages are taken without waiting, and the
+// replies that callbacks send meanwhile leave together.
 asio::awaitable<void> client::impl::deliver(callbacks const& cb, connection_ptr c) {
     using detail::invoke_callback;
     // A callback that threw closes the connection with 1011; the stream is drained until it ends.
     bool healthy = orphaned || invoke_callback(cb.on_connect, cb.on_error, "on_connect");
     if (!healthy) c->close(close_code::internal_error, "internal error");
+    detail::strand_consumer consumer{*c};
     for (;;) {
-        auto [ec, m] = co_await c->async_receive(detail::use_tuple);
-        if (ec) break;
+        message m;
+        if (!consumer.try_take(m)) {
+            auto [ec, next] = co_await consumer.async_receive();
+            if (ec) break;
+            m = std::move(next);
+            consumer.took(m);
+        }
         if (orphaned) continue;  // drained until the close completes, delivered to no one
         if (healthy && !invoke_callback(cb.on_message, cb.on_error, "on_message", m)) {
             healthy = false;

@@ -22,26 +22,23 @@ struct callbacks {
 };
 
 // The facade's application coroutine, one per connection: the connection's message stream turned
-// into callbacks. Everything here runs on the connection's strand, so callbacks never overlap.
-// Executor: the connection's, as its concrete type where it has one (see strand_consumer).
-template <class Executor>
-asio::awaitable<void> deliver(std::shared_ptr<callbacks const> cb, connection_ptr c, Executor ex) {
+// into callbacks. Everything here runs on the connection's thread, so callbacks never overlap.
+asio::awaitable<void> deliver(std::shared_ptr<callbacks const> cb, connection_ptr c) {
     using detail::invoke_callback;
     auto const orphaned = [&cb] { return cb->orphaned->load(); };
     // A callback that threw closes the connection with 1011; the stream is drained until it ends.
     bool healthy = orphaned() || invoke_callback(cb->on_connect, cb->on_error, "on_connect", c);
     if (!healthy) c->close(close_code::internal_error, "internal error");
-    detail::handler_memory receive_memory;
+    detail::strand_consumer consumer{*c};
     for (;;) {
         // Every message already read is taken without an asynchronous operation each; only when
         // none is left does the loop wait (and the replies sent meanwhile go out together).
         message m;
-        if (!detail::strand_consumer::try_take(*c, m)) {
-            detail::strand_consumer::idle(*c);
-            auto [ec, next] = co_await detail::strand_consumer::async_receive(*c, ex, receive_memory);
+        if (!consumer.try_take(m)) {
+            auto [ec, next] = co_await consumer.async_receive();
             if (ec) break;  // finish() closed the channel: the stream ended
             m = std::move(next);
-            detail::strand_consumer::took(*c, m);
+            consumer.took(m);
         }
         if (orphaned()) continue;  // drained until the close completes, delivered to no one
         if (healthy && !invoke_callback(cb->on_message, cb->on_error, "on_message", c, m)) {
@@ -136,10 +133,7 @@ error_code server::start(diagnostics& diag) {
     // A raw pointer in the handler (which the listener, hence the io_context, holds): no cycle.
     auto handler = [cb, ctx = io.get()](connection_ptr c) {
         c->keep_context_alive(ctx->shared_from_this());
-        // One thread per io_context: the connection runs on the io_context's own executor.
-        if (auto const* io = c->get_executor().target<asio::io_context::executor_type>())
-            return deliver(cb, c, *io);
-        return deliver(cb, c, c->get_executor());
+        return deliver(cb, std::move(c));
     };
     asio::co_spawn(io->main(), lst->run(std::move(handler)),
                    [lst](std::exception_ptr e) {  // keeps the listener alive until run() returns

@@ -34,7 +34,7 @@
 namespace wscoro {
 
 namespace detail {
-struct strand_consumer;  // the callback facades' fast path (lib/src/strand_consumer.hpp)
+class strand_consumer;  // the callback facades' fast path (lib/src/strand_consumer.hpp)
 class deferred_flush;    // broadcast output on a single-threaded io_context (lib/src/deferred_flush.hpp)
 }
 
@@ -280,7 +280,7 @@ private:
     void overflowed();
     bool take_inbound(message& m);  // a message the read loop handed off, if there is one
     void took_inbound(message const& m);  // the consumer has `m`: room for the read loop
-    friend struct detail::strand_consumer;
+    friend class detail::strand_consumer;
     friend class detail::deferred_flush;
 
     std::atomic<state> state_{state::open};
