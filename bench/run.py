@@ -57,6 +57,8 @@ class Scenario:
     kind: str  # the generator's --scenario
     params: dict  # generator options: connections, depth, size
     smoke: dict  # what --smoke changes in params
+    # Threads scenarios only: the scenario whose single-thread wscoro run is the reference.
+    reference: str | None = None
 
     def effective(self, smoke: bool) -> dict:
         return {**self.params, **self.smoke} if smoke else dict(self.params)
@@ -77,10 +79,28 @@ SCENARIOS = [
     Scenario("broadcast", "broadcast", {"connections": 1000, "size": "64"}, {"connections": 20}),
     Scenario("connect", "connect", {"connections": 10000}, {"connections": 200}),
 ]
-# Special: wscoro with 2 I/O threads, server and generator unpinned, against single-thread wscoro
-# in echo1 (the same generator load).
-THREADS2 = Scenario("echo1-threads2", "echo", SCENARIOS[0].params, SCENARIOS[0].smoke)
-ALL_NAMES = [s.name for s in SCENARIOS] + [THREADS2.name]
+
+
+def threads2(reference: str) -> Scenario:
+    """wscoro with 2 I/O threads on two cores, generator unpinned, against single-thread wscoro in
+    `reference` (the same generator load, smoke sizes included)."""
+    r = next(s for s in SCENARIOS if s.name == reference)
+    return Scenario(f"{reference}-threads2", r.kind, r.params, r.smoke, reference=reference)
+
+
+# At D=1 the generator costs about as much CPU per message as the server, so two cores shared with
+# it cannot show scaling; at D=16 the generator is cheap per message, so that row shows whether two
+# I/O threads scale when the cores are not taken by the generator.
+THREADS_SCENARIOS = [threads2("echo1"), threads2("echo16")]
+
+
+def threads2_cpus(server_cpu: str | None, generator_cpu: str | None) -> str | None:
+    """Where the --threads 2 server runs: the single-thread server's and the generator's CPUs
+    together, so that it has two cores (None, unpinned, when neither is pinned)."""
+    return ",".join(c for c in (server_cpu, generator_cpu) if c) or None
+
+
+ALL_NAMES = [s.name for s in SCENARIOS + THREADS_SCENARIOS]
 SERVERS = ["wscoro", "raw-beast"]
 GENERATORS = ["epoll", "wscoro"]  # preference order for echo and broadcast
 GENERATOR_PATHS = {"epoll": "bench/epoll_gen/wscoro-bench-epoll", "wscoro": "bench/generator/wscoro-bench"}
@@ -389,16 +409,19 @@ def summarize(runs: list[Run], scenarios: list[Scenario], smoke: bool, servers: 
     by = {}
     for r in runs:
         by.setdefault((r.scenario, r.variant, r.generator), []).append(r)
-    rows, latency, threads = [], [], None
+    rows, latency, threads = [], [], []
     for s in scenarios:
-        if s.name == THREADS2.name:
-            gens = generators_of(runs, THREADS2.name)
-            gen = gens[0] if gens else None
-            t1 = by.get((THREADS2.name, "wscoro-t1", gen)) or by.get(("echo1", "wscoro", gen), [])
-            t2 = by.get((THREADS2.name, "wscoro-t2", gen), [])
+        if s.reference is not None:
+            gens = generators_of(runs, s.name)
+            if not gens:  # not run: no wscoro among --servers, or interrupted before it
+                continue
+            gen = gens[0]
+            # Its own single-thread run, or the reference scenario's when plan() reused that.
+            t1 = by.get((s.name, "wscoro-t1", gen)) or by.get((s.reference, "wscoro", gen), [])
+            t2 = by.get((s.name, "wscoro-t2", gen), [])
             v1, v2 = median_of(t1, "msg_per_s"), median_of(t2, "msg_per_s")
-            threads = {
-                "scenario": s.label(smoke), "generator": gen,
+            t = {
+                "scenario": s.label(smoke), "reference": s.reference, "generator": gen,
                 "t1_msg_per_s": v1, "t2_msg_per_s": v2,
                 "ratio": v2 / v1 if v1 and v2 else None,
                 "t1_cpu_us": median_of(t1, "server_cpu_us_per_msg"),
@@ -410,10 +433,10 @@ def summarize(runs: list[Run], scenarios: list[Scenario], smoke: bool, servers: 
             }
             # What two cores allow at all: the server and the generator share them, so each message
             # costs both their CPU times (single-thread figures: the cheapest the server gets).
-            cost = (threads["t1_cpu_us"] or 0) + (threads["t1_gen_us"] or 0)
-            threads["ceiling_msg_per_s"] = 2e6 / cost if threads["t1_cpu_us"] and threads["t1_gen_us"] else None
-            threads["ceiling_ratio"] = (threads["ceiling_msg_per_s"] / v1
-                                        if threads["ceiling_msg_per_s"] and v1 else None)
+            cost = (t["t1_cpu_us"] or 0) + (t["t1_gen_us"] or 0)
+            t["ceiling_msg_per_s"] = 2e6 / cost if t["t1_cpu_us"] and t["t1_gen_us"] else None
+            t["ceiling_ratio"] = t["ceiling_msg_per_s"] / v1 if t["ceiling_msg_per_s"] and v1 else None
+            threads.append(t)
             continue
         for gen in generators_of(runs, s.name):
             per = {srv: by.get((s.name, srv, gen), []) for srv in servers}
@@ -554,29 +577,42 @@ def markdown(summary: dict, machine: dict, command: str, settings: dict, servers
             cells = [l["label"], GENERATOR_NAMES[l["generator"]]] + [fmt_value(l["p50"][srv]) for srv in servers]
             cells += [fmt_value(l["p99"][srv]) for srv in servers]
             out.append("| " + " | ".join(cells) + " |")
-    t = summary["threads"]
-    if t:
+    if summary["threads"]:
+        both = threads2_cpus(settings["server_cpu"], settings["generator_cpu"])
+        where = (f"the server on CPUs {both} and the generator unpinned" if both
+                 else "server and generator unpinned")
         out.append("")
-        out.append(f"Threads ({t['scenario']}, {GENERATOR_NAMES.get(t['generator'], '?')}): wscoro --threads 1 "
-                   "pinned as above vs --threads 2 with server and generator unpinned (sharing all CPUs):")
+        out.append("Threads: wscoro --threads 1 placed as above (the first table's wscoro run when that is "
+                   f"at --threads 1) vs --threads 2 with {where}:")
         out.append("")
-        out.append("| wscoro | msg/s | server µs/msg | gen CPU |")
-        out.append("|---|---:|---:|---:|")
-        out.append(f"| 1 thread | {fmt_value(t['t1_msg_per_s'])} | {fmt_us(t['t1_cpu_us'])} | "
-                   f"{fmt_pct(t['t1_gen_pct'])} |")
-        out.append(f"| 2 threads | {fmt_value(t['t2_msg_per_s'])} | {fmt_us(t['t2_cpu_us'])} | "
-                   f"{fmt_pct(t['t2_gen_pct'])} |")
-        ratio = f"{t['ratio']:.2f}x" if t["ratio"] else "—"
-        failed = f" ({t['failed']}/{t['runs']} runs FAILED)" if t["failed"] else ""
-        out.append(f"| ratio 2/1 | {ratio} | | |{failed}")
-        if t.get("ceiling_msg_per_s"):
-            out.append(f"| two-core ceiling | {fmt_value(t['ceiling_msg_per_s'])} "
-                       f"({t['ceiling_ratio']:.2f}x) | | |")
-            out.append("")
-            out.append("Two-core ceiling: 2 CPU-seconds per second divided by the CPU one message costs "
-                       f"the single-thread server ({fmt_us(t['t1_cpu_us'])} µs) plus the generator "
-                       f"({fmt_us(t['t1_gen_us'])} µs): no server can go faster on these two cores "
-                       "with this generator beside it.")
+        th = ["scenario", "generator", "1 thread msg/s", "2 threads msg/s", "ratio 2/1",
+              "server µs/msg 1 / 2", "gen CPU 1 / 2", "two-core ceiling", "notes"]
+        out.append("| " + " | ".join(th) + " |")
+        out.append("|---|---|" + "|".join("---:" for _ in th[2:-1]) + "|---|")
+        for t in summary["threads"]:
+            gen_cells = []
+            for pct, us in ((t["t1_gen_pct"], t["t1_gen_us"]), (t["t2_gen_pct"], None)):
+                cell = fmt_pct(pct)
+                if isinstance(us, (int, float)):
+                    cell += f" ({us:.2f} µs/msg)"
+                if isinstance(pct, (int, float)) and pct > GENERATOR_BOUND_PCT:
+                    cell += " generator-bound"
+                gen_cells.append(cell)
+            ceiling = (f"{fmt_value(t['ceiling_msg_per_s'])} ({t['ceiling_ratio']:.2f}x)"
+                       if t["ceiling_msg_per_s"] and t["ceiling_ratio"] else "—")
+            cells = [t["scenario"], GENERATOR_NAMES.get(t["generator"], "?"),
+                     fmt_value(t["t1_msg_per_s"]), fmt_value(t["t2_msg_per_s"]),
+                     f"{t['ratio']:.2f}x" if t["ratio"] else "—",
+                     f"{fmt_us(t['t1_cpu_us'])} / {fmt_us(t['t2_cpu_us'])}",
+                     " / ".join(gen_cells), ceiling,
+                     f"{t['failed']}/{t['runs']} runs FAILED" if t["failed"] else ""]
+            out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+        out.append("ratio 2/1: msg/s with 2 threads over 1 thread. gen CPU: the generator's share of a "
+                   "core (and, at 1 thread, its CPU time per message). Two-core ceiling: 2 CPU-seconds "
+                   "per second divided by the CPU one message costs the single-thread server plus the "
+                   "generator, and in parentheses that over 1 thread: no server can go faster on two "
+                   "cores with this generator beside it, so a ceiling near 1x leaves nothing to show.")
     out.append("")
     out.append("Ratios: wscoro / raw-beast; higher is better except KB/conn. server µs/unit = server CPU "
                "time (user+system) per message, delivery or handshake in the measured window. "
@@ -734,21 +770,22 @@ def cpu_set(spec: str) -> set[int]:
 
 def plan(a: argparse.Namespace, generators: list[str]) -> list[tuple[Scenario, Variant, int, str]]:
     """Every run: (scenario, server variant, repetition, generator). `generators` serve echo and
-    broadcast (the first also echo1-threads2); connect always runs with wscoro-bench."""
+    broadcast (the first also the threads scenarios); connect always runs with wscoro-bench."""
     variants = {
         "wscoro": Variant("wscoro", "wscoro", a.threads, a.server_cpu, a.generator_cpu),
         "raw-beast": Variant("raw-beast", "raw-beast", None, a.server_cpu, a.generator_cpu),
     }
-    both = ",".join(c for c in (a.server_cpu, a.generator_cpu) if c) or None
+    both = threads2_cpus(a.server_cpu, a.generator_cpu)
     jobs = []
-    for s in SCENARIOS + [THREADS2]:
+    for s in SCENARIOS + THREADS_SCENARIOS:  # references first: their runs may be reused
         if s.name not in a.scenarios:
             continue
-        if s is THREADS2:
+        if s.reference is not None:
             if "wscoro" not in a.server_list:
                 continue
-            # The single-thread reference is echo1's wscoro run when this invocation makes one.
-            reuse = "echo1" in a.scenarios and "wscoro" in a.server_list and a.threads == 1
+            # The single-thread reference is the reference scenario's wscoro run when this
+            # invocation makes one (wscoro is among the servers here).
+            reuse = s.reference in a.scenarios and a.threads == 1
             order = [] if reuse else [Variant("wscoro-t1", "wscoro", 1, a.server_cpu, a.generator_cpu)]
             order.append(Variant("wscoro-t2", "wscoro", 2, both, None))
             for rep in range(a.repeat):
@@ -837,7 +874,7 @@ def main(argv: list[str]) -> int:
         finally:
             children.kill_all()
 
-    scenarios = [s for s in SCENARIOS + [THREADS2] if s.name in a.scenarios]
+    scenarios = [s for s in SCENARIOS + THREADS_SCENARIOS if s.name in a.scenarios]
     summary = summarize(runs, scenarios, a.smoke, a.server_list)
     sys.stdout.write(markdown(summary, machine, command, settings, a.server_list))
     failed = [r for r in runs if not r.ok()]
