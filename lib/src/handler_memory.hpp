@@ -26,7 +26,7 @@ public:
         if (in_use_) return ::operator new(size);
         if (size > size_) {
             ::operator delete(block_);
-            block_ = nullptr;
+            block_ = nullptr;  // if operator new throws, no freed block stays behind
             size_ = 0;
             block_ = ::operator new(size);
             size_ = size;
