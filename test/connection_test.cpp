@@ -483,6 +483,70 @@ TEST_CASE("a server handler returning early closes the connection cleanly" * doc
     run_loopback(3s, [] { return with_listener(loopback_server_config(), return_at_once, see_early_return); });
 }
 
+// --- run() with a connection_starter: completion handlers instead of a coroutine per connection ---
+
+// Echoes with completion handlers until its receive fails, then says it is done, a moment later:
+// run() must wait for that, not only for the connection.
+struct handler_echo : std::enable_shared_from_this<handler_echo> {
+    handler_echo(connection_ptr c, std::function<void()> done, std::shared_ptr<std::vector<error_code>> ends)
+        : c(std::move(c)), done(std::move(done)), ends(std::move(ends)) {}
+
+    connection_ptr c;
+    std::function<void()> done;
+    std::shared_ptr<std::vector<error_code>> ends;  // how each receive ended, when done was called
+    asio::steady_timer later{c->get_executor()};
+
+    void receive() {
+        c->async_receive([self = shared_from_this()](error_code ec, message m) {
+            if (!ec) {
+                CHECK_FALSE(self->c->send(std::move(m)));
+                return self->receive();
+            }
+            self->later.expires_after(50ms);
+            self->later.async_wait([self, ec](error_code) {
+                self->ends->push_back(ec);
+                std::exchange(self->done, nullptr)();
+            });
+        });
+    }
+};
+
+asio::awaitable<void> echo_twice_and_leave(listener& l) {
+    for (auto text : {"first", "second"}) {
+        auto c = co_await connect_to(loopback_url(l));
+        CHECK_FALSE(c->send_text(text));
+        auto [ec, m] = co_await c->async_receive(use_tuple);
+        REQUIRE_FALSE(ec);
+        CHECK(m.data() == text);
+        if (std::string_view{text} == "first") {
+            auto [cec] = co_await c->async_close(close_code::normal, "", use_tuple);
+            CHECK_FALSE(cec);
+        }
+        // The second stays open: stop() closes it with 1001.
+    }
+}
+
+asio::awaitable<void> starter_test() {
+    auto const ends = std::make_shared<std::vector<error_code>>();
+    listener lst{co_await asio::this_coro::executor, loopback_server_config()};
+    wscoro::diagnostics diag;
+    REQUIRE_MESSAGE(!lst.listen(diag), diag.message);
+    listener::connection_starter const start = [ends](connection_ptr c, std::function<void()> done) {
+        std::make_shared<handler_echo>(std::move(c), std::move(done), ends)->receive();
+    };
+    wscoro::test::client_side const client = echo_twice_and_leave;
+    co_await (lst.run(start) && wscoro::test::detail::stop_after(lst, client));
+    // run() returned after both sessions said they were done, each after its stream ended.
+    REQUIRE(ends->size() == 2);
+    for (auto const& ec : *ends)
+        CHECK(ec == websocket::error::closed);
+    CHECK(lst.connections().size() == 0);
+}
+
+TEST_CASE("listener run with a connection_starter serves and waits for done" * doctest::test_suite("coawait")) {
+    run_loopback(3s, starter_test);
+}
+
 // --- async_connect failures ---
 
 asio::awaitable<void> connect_failures(listener& l) {

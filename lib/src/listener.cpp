@@ -161,8 +161,20 @@ void listener::session_ended() {
 }
 
 asio::awaitable<void> listener::run(connection_handler handler) {
+    // The application's coroutine runs beside the connection, as a session of its own.
+    connection_starter start = [this, handler = std::move(handler)](connection_ptr c, std::function<void()> done) {
+        auto ex = c->get_executor();
+        asio::co_spawn(ex, run_handler(std::move(c), handler), [done = std::move(done)](std::exception_ptr e) {
+            done();
+            if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
+        });
+    };
+    co_await run(std::move(start));
+}
+
+asio::awaitable<void> listener::run(connection_starter start) {
     // Everything that touches the acceptor and the drain timer runs on strand_.
-    co_await asio::co_spawn(strand_, serve_all(std::move(handler)), asio::use_awaitable);
+    co_await asio::co_spawn(strand_, serve_all(std::move(start)), asio::use_awaitable);
 }
 
 void listener::stop() {
@@ -175,13 +187,13 @@ void listener::stop() {
     });
 }
 
-asio::awaitable<void> listener::serve_all(connection_handler handler) {
+asio::awaitable<void> listener::serve_all(connection_starter start) {
     // Cancelling run() (e.g. `co_await (lst.run(h) || something)`) means stop(), and run() must
     // still drain: the sessions reference *this, which the caller may destroy once run() returns.
     // So on this thread a cancellation ends the accept loop (async_accept fails with
     // operation_aborted) and interrupts drain waits, but never throws out of a co_await.
     co_await asio::this_coro::throw_if_cancelled(false);
-    co_await accept_loop(handler);
+    co_await accept_loop(start);
     stop();  // no-op after stop(); after a cancellation: close every connection with 1001
     // Drain: clients got close 1001 from stop(); after shutdown_timeout the rest are aborted.
     drained_.expires_after(cfg_.shutdown_timeout);
@@ -197,7 +209,7 @@ asio::awaitable<void> listener::serve_all(connection_handler handler) {
     }
 }
 
-asio::awaitable<void> listener::accept_loop(connection_handler const& handler) {
+asio::awaitable<void> listener::accept_loop(connection_starter const& start) {
     asio::steady_timer backoff{strand_};
     auto const cs = co_await asio::this_coro::cancellation_state;
     while (!stopping_.load() && cs.cancelled() == asio::cancellation_type::none) {
@@ -218,14 +230,14 @@ asio::awaitable<void> listener::accept_loop(connection_handler const& handler) {
         socket.set_option(tcp::no_delay(true), ec);
         sessions_.fetch_add(1, std::memory_order_acq_rel);
         auto ex = socket.get_executor();
-        asio::co_spawn(ex, handle_socket(std::move(socket), handler), [this](std::exception_ptr e) {
+        asio::co_spawn(ex, handle_socket(std::move(socket), start), [this](std::exception_ptr e) {
             session_ended();
             if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
         });
     }
 }
 
-asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_handler handler) {
+asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_starter const& start) {
     error_code ec;
     auto const remote = socket.remote_endpoint(ec);
     std::string const peer = ec ? std::string{"unknown peer"} : detail::to_string(remote);
@@ -338,27 +350,34 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_han
         if (stopping_.load()) conn->close(close_code::going_away, "server stopping");
         // This frame (parser, request, buffers: ~2 KB) ends here; the connection lives on in
         // coroutines of its own, counted as a session until both have ended.
-        start_connection(std::move(conn), std::move(handler));
+        start_connection(std::move(conn), start);
         co_return;
     }
     stream->close();
 }
 
-void listener::start_connection(connection_ptr c, connection_handler handler) {
+void listener::start_connection(connection_ptr c, connection_starter const& start) {
     // Not `co_await (c->run() && run_handler(c))`: the operator's frames and shared state cost
-    // ~1.2 KB per idle connection. Two coroutines on the connection's strand, and a count of two.
-    sessions_.fetch_add(1, std::memory_order_acq_rel);
-    auto remaining = std::make_shared<int>(2);  // touched on the connection's strand only
-    auto one_ended = [this, remaining](std::exception_ptr e) {
-        if (--*remaining == 0) session_ended();
-        if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
+    // ~1.2 KB per idle connection. The connection's coroutine and the application's side, on the
+    // connection's strand, and a count of two.
+    struct session {
+        listener* owner;
+        int remaining = 2;  // touched on the connection's strand only
+        void one_ended() {
+            if (--remaining == 0) owner->session_ended();
+        }
     };
+    sessions_.fetch_add(1, std::memory_order_acq_rel);
+    auto s = std::make_shared<session>(session{this});
     auto ex = c->get_executor();
-    asio::co_spawn(ex, c->run(), [one_ended](std::exception_ptr e, error_code) { one_ended(e); });
-    asio::co_spawn(ex, run_handler(std::move(c), std::move(handler)), one_ended);
+    asio::co_spawn(ex, c->run(), [s](std::exception_ptr e, error_code) {
+        s->one_ended();
+        if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
+    });
+    start(std::move(c), [s] { s->one_ended(); });  // a shared_ptr: fits std::function's own storage
 }
 
-asio::awaitable<void> listener::run_handler(connection_ptr c, connection_handler handler) {
+asio::awaitable<void> listener::run_handler(connection_ptr c, connection_handler const& handler) {
     try {
         co_await handler(c);
     } catch (std::exception const& e) {

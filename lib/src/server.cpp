@@ -21,38 +21,65 @@ struct callbacks {
     std::shared_ptr<std::atomic<bool>> orphaned{};  // made by start()
 };
 
-// The facade's application coroutine, one per connection: the connection's message stream turned
-// into callbacks. Everything here runs on the connection's thread, so callbacks never overlap.
-asio::awaitable<void> deliver(std::shared_ptr<callbacks const> cb, connection_ptr c) {
-    using detail::invoke_callback;
-    auto const orphaned = [&cb] { return cb->orphaned->load(); };
-    // A callback that threw closes the connection with 1011; the stream is drained until it ends.
-    bool healthy = orphaned() || invoke_callback(cb->on_connect, cb->on_error, "on_connect", c);
-    if (!healthy) c->close(close_code::internal_error, "internal error");
-    detail::strand_consumer consumer{*c};
-    for (;;) {
-        // Every message already read is taken without an asynchronous operation each; only when
-        // none is left does the loop wait (and the replies sent meanwhile go out together).
+// The facade's side of one connection: its message stream turned into callbacks. Completion
+// handlers, not a coroutine: while the connection is idle, all this holds is the pending receive
+// (in the consumer's own block) and this object, where a coroutine held three frames (~1 KB).
+// Everything runs on the connection's thread, so callbacks never overlap.
+class callback_session : public std::enable_shared_from_this<callback_session> {
+public:
+    callback_session(std::shared_ptr<callbacks const> cb, connection_ptr c, std::function<void()> done)
+        : cb_(std::move(cb)), c_(std::move(c)), done_(std::move(done)), consumer_(*c_) {}
+
+    void start() {
+        // A callback that threw closes the connection with 1011; the stream is drained until it ends.
+        healthy_ = orphaned() || detail::invoke_callback(cb_->on_connect, cb_->on_error, "on_connect", c_);
+        if (!healthy_) c_->close(close_code::internal_error, "internal error");
+        take_all();
+    }
+
+private:
+    // Every message already read is taken without an asynchronous operation each; only when none is
+    // left does it wait (and the replies sent meanwhile go out together). The wait completes through
+    // a post, never inline, so this does not recurse.
+    void take_all() {
         message m;
-        if (!consumer.try_take(m)) {
-            auto [ec, next] = co_await consumer.async_receive();
-            if (ec) break;  // finish() closed the channel: the stream ended
-            m = std::move(next);
-            consumer.took(m);
-        }
-        if (orphaned()) continue;  // drained until the close completes, delivered to no one
-        if (healthy && !invoke_callback(cb->on_message, cb->on_error, "on_message", c, m)) {
-            healthy = false;
-            c->close(close_code::internal_error, "internal error");
+        while (consumer_.try_take(m))
+            deliver(m);
+        consumer_.async_receive([self = shared_from_this()](error_code ec, message next) {
+            if (ec) return self->ended();  // finish() closed the channel: the stream ended
+            self->consumer_.took(next);
+            self->deliver(next);
+            self->take_all();
+        });
+    }
+
+    void deliver(message const& m) {
+        if (orphaned()) return;  // drained until the close completes, delivered to no one
+        if (healthy_ && !detail::invoke_callback(cb_->on_message, cb_->on_error, "on_message", c_, m)) {
+            healthy_ = false;
+            c_->close(close_code::internal_error, "internal error");
         }
     }
-    auto const why = c->disconnect_reason();
-    if (orphaned()) co_return;
-    if (why == error::send_queue_full && cb->on_error)
-        cb->on_error(why, "connection " + c->id() + " (" + c->remote_address() +
-                              ") closed with 1008: send queue overflow (slow consumer)");
-    invoke_callback(cb->on_disconnect, cb->on_error, "on_disconnect", c, why);
-}
+
+    void ended() {
+        if (!orphaned()) {
+            auto const why = c_->disconnect_reason();
+            if (why == error::send_queue_full && cb_->on_error)
+                cb_->on_error(why, "connection " + c_->id() + " (" + c_->remote_address() +
+                                       ") closed with 1008: send queue overflow (slow consumer)");
+            detail::invoke_callback(cb_->on_disconnect, cb_->on_error, "on_disconnect", c_, why);
+        }
+        std::exchange(done_, nullptr)();  // the listener may finish its run() now
+    }
+
+    bool orphaned() const { return cb_->orphaned->load(); }
+
+    std::shared_ptr<callbacks const> cb_;
+    connection_ptr c_;
+    std::function<void()> done_;
+    detail::strand_consumer consumer_;
+    bool healthy_ = true;
+};
 
 }  // namespace
 
@@ -131,11 +158,11 @@ error_code server::start(diagnostics& diag) {
     // Every connection keeps the io_context alive: the application may hold a connection_ptr after
     // stop() or after the server is gone, and its socket and timers must not outlive the context.
     // A raw pointer in the handler (which the listener, hence the io_context, holds): no cycle.
-    auto handler = [cb, ctx = io.get()](connection_ptr c) {
+    listener::connection_starter start = [cb, ctx = io.get()](connection_ptr c, std::function<void()> done) {
         c->keep_context_alive(ctx->shared_from_this());
-        return deliver(cb, std::move(c));
+        std::make_shared<callback_session>(cb, std::move(c), std::move(done))->start();
     };
-    asio::co_spawn(io->main(), lst->run(std::move(handler)),
+    asio::co_spawn(io->main(), lst->run(std::move(start)),
                    [lst](std::exception_ptr e) {  // keeps the listener alive until run() returns
                        if (e) std::rethrow_exception(e);
                    });

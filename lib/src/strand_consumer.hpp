@@ -1,7 +1,7 @@
 #pragma once
-// The callback facades' way of taking messages: a coroutine on the connection's thread takes every
-// message the read loop already handed off without an asynchronous operation each, and says when
-// it ran out, so that the replies its callbacks sent leave in one write.
+// The callback facades' way of taking messages: their consumer, on the connection's thread, takes
+// every message the read loop already handed off without an asynchronous operation each, and says
+// when it ran out, so that the replies its callbacks sent leave in one write.
 #include "handler_memory.hpp"
 #include "stream_connection.hpp"  // wait_tuple
 
@@ -15,7 +15,7 @@
 
 namespace wscoro::detail {
 
-/// Used by one coroutine, which runs on the connection's executor:
+/// Used by one consumer on the connection's executor: the client facade's coroutine,
 ///
 ///     message m;
 ///     if (!consumer.try_take(m)) {
@@ -24,6 +24,8 @@ namespace wscoro::detail {
 ///         m = std::move(next);
 ///         consumer.took(m);
 ///     }
+///
+/// or the server facade's completion handlers (server.cpp), which do the same without a frame.
 class strand_consumer {
 public:
     /// A facade's connection runs on one of its io_threads, an io_context{1}, and therefore on the
@@ -46,21 +48,21 @@ public:
 
     /// Waits for the next message: c.async_receive() without its hop to the connection's executor
     /// (the caller runs there already). Then took(), or on an error the stream has ended.
-    /// - A deferred operation, awaited in the caller's frame: the wait of an idle connection
-    ///   (see wait_tuple).
+    /// - By default a deferred operation, awaited in the caller's frame: the wait of an idle
+    ///   connection (see wait_tuple). A handler (void(error_code, message)) works too.
     /// - It completes through the io_context's concrete executor, with its memory (the channel's
     ///   receive operation, then the posted completion) from a block of this consumer's own.
     ///   Through any_io_executor the completion was wrapped in a type-erased function whose memory
     ///   came from Asio's per-thread cache, which a burst of ready connections empties
     ///   (handler_memory.hpp); the concrete executor takes the handler's allocator instead.
-    auto async_receive() {
+    template <class CompletionToken = decltype(wait_tuple) const&>
+    auto async_receive(CompletionToken&& token = wait_tuple) {
         // Boost 1.81's binders cannot wrap a deferred token (no return_type): bind the handler.
         auto bind_to_handler = [this](auto handler) {
             c_.in_.async_receive(asio::bind_executor(
                 ex_, asio::bind_allocator(handler_allocator<void>{memory_}, std::move(handler))));
         };
-        return asio::async_initiate<decltype(wait_tuple) const, connection::in_signature>(bind_to_handler,
-                                                                                         wait_tuple);
+        return asio::async_initiate<CompletionToken, connection::in_signature>(bind_to_handler, token);
     }
 
     /// `m` came from async_receive().

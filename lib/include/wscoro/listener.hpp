@@ -37,6 +37,13 @@ public:
     /// The application's coroutine for one connection; it ends when it returns (the connection is
     /// then closed) or when the connection ends (async_receive fails).
     using connection_handler = std::function<asio::awaitable<void>(connection_ptr)>;
+    /// The alternative to a coroutine per connection, for an application that consumes each
+    /// connection with completion handlers (the callback facade `server` does: an idle
+    /// connection then holds no coroutine frame of the application's, about 1 KB less). Called
+    /// once per connection, on its executor. The application must receive until async_receive
+    /// fails (the read loop waits once 64 messages are not taken), then call `done` once: run()
+    /// waits for that before it returns.
+    using connection_starter = std::function<void(connection_ptr, std::function<void()> done)>;
 
     listener(asio::any_io_executor ex, server_config cfg);
     ~listener();
@@ -64,6 +71,8 @@ public:
 
     /// Accepts until stop(); returns when the accept loop and every connection have ended.
     asio::awaitable<void> run(connection_handler handler);
+    /// The same, with a connection_starter instead of a coroutine per connection.
+    asio::awaitable<void> run(connection_starter start);
     /// Thread-safe. Stops accepting and sends close 1001 to every client; those that have not
     /// finished the closing handshake after shutdown_timeout are aborted.
     void stop();
@@ -73,11 +82,12 @@ public:
     server_config const& config() const noexcept { return cfg_; }
 
 private:
-    asio::awaitable<void> serve_all(connection_handler handler);
-    asio::awaitable<void> accept_loop(connection_handler const& handler);
-    asio::awaitable<void> handle_socket(asio::ip::tcp::socket socket, connection_handler handler);
-    void start_connection(connection_ptr c, connection_handler handler);
-    asio::awaitable<void> run_handler(connection_ptr c, connection_handler handler);
+    // The starter outlives every session: serve_all holds it until they all ended.
+    asio::awaitable<void> serve_all(connection_starter start);
+    asio::awaitable<void> accept_loop(connection_starter const& start);
+    asio::awaitable<void> handle_socket(asio::ip::tcp::socket socket, connection_starter const& start);
+    void start_connection(connection_ptr c, connection_starter const& start);
+    asio::awaitable<void> run_handler(connection_ptr c, connection_handler const& handler);
     void report(error_code ec, std::string_view what) const;
     bool reserve_slot() noexcept;
     void release_slot() noexcept;
