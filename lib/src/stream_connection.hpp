@@ -9,6 +9,7 @@
 #include <wscoro/connection.hpp>
 
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
@@ -56,7 +57,13 @@ inline auto use_heap_tuple() { return asio::bind_allocator(heap_allocator<void>{
 template <class NextLayer> using corked_websocket = websocket::stream<corked_stream<NextLayer>>;
 using tcp_websocket = corked_websocket<beast::tcp_stream>;
 
-template <class NextLayer> class stream_connection final : public connection {
+/// LoopExecutor: what the loops' coroutines hold their executor as. The connection's own
+/// executor (connection::executor_type, type-erased) when it is a strand or anything else; the
+/// io_context's concrete executor when that is what the connection runs on (make_connection).
+/// The type-erased one is 56 bytes against 8, and each spawned loop holds four copies (its entry
+/// point's arguments, work guards and promise): about 0.2 KB per loop of an idle connection.
+template <class NextLayer, class LoopExecutor = connection::executor_type>
+class stream_connection final : public connection {
 public:
     using ws_stream = corked_websocket<NextLayer>;
 
@@ -87,6 +94,11 @@ public:
     }
 
 private:
+    template <class T> using loop = asio::awaitable<T, LoopExecutor>;
+    // The loops' own tokens: their operations complete through LoopExecutor.
+    static constexpr asio::use_awaitable_t<LoopExecutor> use_loop_awaitable{};
+    static constexpr auto use_tuple = asio::as_tuple(use_loop_awaitable);
+
     using loops_outcome = std::tuple<std::array<std::size_t, 3>, std::exception_ptr, error_code,
                                      std::exception_ptr, error_code, std::exception_ptr,
                                      error_code>;
@@ -96,7 +108,7 @@ private:
     // an executor each) would otherwise sit in run_loops' frame, in several copies, for the
     // connection's whole life.
     asio::awaitable<loops_outcome> join_loops() {
-        auto ex = get_executor();
+        auto const ex = loop_executor();
         return asio::experimental::make_parallel_group(
                    asio::co_spawn(ex, read_loop(), asio::deferred),
                    asio::co_spawn(ex, write_loop(), asio::deferred),
@@ -112,7 +124,7 @@ private:
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
         // The corked stream's background write refers to it: let it end (aborted) before *this can go.
-        co_await cork().async_wait_idle(use_tuple);
+        co_await cork().async_wait_idle(detail::use_tuple);
         error_code why = std::array{e0, e1, e2}[order[0]];
         // After an overflow the connection was closed because of it: whatever ended it next (the
         // closing handshake, or the write that the slow peer never read timing out) follows from it.
@@ -126,7 +138,7 @@ private:
     // default). The group may cancel between an operation's completion and the loop's resumption,
     // so before each co_await that follows a resumption the loops check, and end with a value
     // instead. All runs on the strand: no cancellation can come between a check and its co_await.
-    asio::awaitable<error_code> read_loop() {
+    loop<error_code> read_loop() {
         for (;;) {
             if (cancelled(co_await asio::this_coro::cancellation_state))
                 co_return asio::error::operation_aborted;
@@ -225,7 +237,7 @@ private:
 
     // The only writer of queued items: data, pings and the close frame leave in the order they were
     // queued. While it waits with nothing queued, enqueue() may write data directly (try_write_now).
-    asio::awaitable<error_code> write_loop() {
+    loop<error_code> write_loop() {
         using std::chrono::steady_clock;
         bool last_from_elsewhere = false;  // the last data item was queued from another strand
         // Waiting for more of them: the yields of this streak, how many brought a message, whether
@@ -246,7 +258,7 @@ private:
                         // read (it flushes when it asks for more), or waiting for its consumer. Let it
                         // run; if it made no progress meanwhile, nothing is coming soon: write now.
                         auto const seen = read_progress_;
-                        co_await asio::post(get_executor(), asio::use_awaitable);
+                        co_await asio::post(loop_executor(), use_loop_awaitable);
                         if (read_progress_ == seen && !out_.ready()) cork().flush();
                         continue;
                     }
@@ -255,7 +267,7 @@ private:
                         // work that is ready to run (the publisher's next messages among it).
                         ++yields;
                         just_yielded = true;
-                        co_await asio::post(io_executor_, asio::use_awaitable);
+                        co_await asio::post(io_executor_, use_loop_awaitable);
                         continue;
                     }
                     if (yields > 0) adapt_broadcast_yields(fruitful);
@@ -378,7 +390,7 @@ private:
 
     // Timers only, never I/O, so a peer that stopped reading cannot block it: sends pings through the
     // write queue, and ends the connection on pong_wait, write_wait, the close deadline or abort().
-    asio::awaitable<error_code> keepalive_loop() {
+    loop<error_code> keepalive_loop() {
         using std::chrono::steady_clock;
         auto next_ping = steady_clock::now() + opts_.ping_interval;
         std::uint64_t appended_before = 0;
@@ -459,13 +471,18 @@ private:
 
     corked_stream<NextLayer>& cork() noexcept { return ws_.next_layer(); }
 
+    LoopExecutor loop_executor() const noexcept {
+        if constexpr (std::is_same_v<LoopExecutor, executor_type>) return get_executor();
+        else return *get_executor().template target<LoopExecutor>();  // make_connection checked
+    }
+
     // Not coroutines: the 128-byte close_reason and ping_data live in their operation's state while
     // it runs, not in the write loop's frame for the connection's whole life.
-    asio::awaitable<std::tuple<error_code>> send_close(outbound const& item) {
+    loop<std::tuple<error_code>> send_close(outbound const& item) {
         websocket::close_reason const r{item.code, item.reason};
         return ws_.async_close(r, use_tuple);
     }
-    asio::awaitable<std::tuple<error_code>> send_ping() {
+    loop<std::tuple<error_code>> send_ping() {
         return ws_.async_ping(ping_payload(), use_tuple);
     }
 
@@ -488,9 +505,13 @@ private:
 template <class NextLayer>
 connection_ptr make_connection(corked_websocket<NextLayer> ws, beast::role_type role, connection_info info,
                                connection_options opts) {
+    using io_executor = asio::io_context::executor_type;
+    if (ws.get_executor().template target<io_executor>())
+        return std::make_shared<stream_connection<NextLayer, io_executor>>(std::move(ws), role, std::move(info), opts);
     return std::make_shared<stream_connection<NextLayer>>(std::move(ws), role, std::move(info), opts);
 }
 
 extern template class stream_connection<beast::tcp_stream>;
+extern template class stream_connection<beast::tcp_stream, asio::io_context::executor_type>;
 
 }  // namespace wscoro::detail
