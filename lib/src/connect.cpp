@@ -18,8 +18,6 @@ namespace {
 
 using asio::ip::tcp;
 
-asio::awaitable<void> run_connection(connection_ptr c) { co_await c->run(); }
-
 error_code timeout_as_handshake(error_code ec) {
     return ec == beast::error::timeout ? error_code{error::handshake_timeout} : ec;
 }
@@ -88,7 +86,7 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     connection_info info{make_connection_id(), to_string(ep), url.target,
                          static_cast<http::fields const&>(res), std::chrono::system_clock::now()};
     auto conn = make_connection(std::move(ws), beast::role_type::client, std::move(info), cfg.connection());
-    asio::co_spawn(conn->get_executor(), run_connection(conn), [](std::exception_ptr e) {
+    conn->spawn_run([conn](std::exception_ptr e, error_code) {  // keeps it alive while it runs
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });
     co_return std::tuple{error_code{}, std::move(conn)};

@@ -369,8 +369,7 @@ void listener::start_connection(connection_ptr c, connection_starter const& star
     };
     sessions_.fetch_add(1, std::memory_order_acq_rel);
     auto s = std::make_shared<session>(session{this});
-    auto ex = c->get_executor();
-    asio::co_spawn(ex, c->run(), [s](std::exception_ptr e, error_code) {
+    c->spawn_run([s](std::exception_ptr e, error_code) {
         s->one_ended();
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });

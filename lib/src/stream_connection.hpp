@@ -104,7 +104,7 @@ private:
                                      error_code>;
 
     // The first loop to finish decides the outcome; the group cancels the others and waits for
-    // them, so no loop outlives run_loops. A deferred operation, awaited in run_loops' own frame
+    // them, so no loop outlives run_here. A deferred operation, awaited in run_here's own frame
     // (72 bytes more there) rather than in a coroutine of use_awaitable's (352 bytes). With the
     // type-erased executor the group's three spawns, 56 bytes of executor each, made it a wash.
     auto join_loops() {
@@ -117,6 +117,16 @@ private:
     }
 
     asio::awaitable<error_code> run_loops() override {
+        if constexpr (std::is_same_v<LoopExecutor, executor_type>) return run_here();
+        else return asio::co_spawn(loop_executor(), run_here(), asio::use_awaitable);
+    }
+
+    void spawn_loops(run_completion on_end) override {
+        asio::co_spawn(loop_executor(), run_here(), std::move(on_end));
+    }
+
+    // run(): the loops, then the end of the connection.
+    loop<error_code> run_here() {
         auto [order, x0, e0, x1, e1, x2, e2] = co_await join_loops();
         loops_ended_ = true;
         for (auto const& x : {x0, x1, x2})
@@ -124,7 +134,7 @@ private:
         error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
         // The corked stream's background write refers to it: let it end (aborted) before *this can go.
-        co_await cork().async_wait_idle(detail::use_tuple);
+        co_await cork().async_wait_idle(use_tuple);
         error_code why = std::array{e0, e1, e2}[order[0]];
         // After an overflow the connection was closed because of it: whatever ended it next (the
         // closing handshake, or the write that the slow peer never read timing out) follows from it.
@@ -133,7 +143,7 @@ private:
         co_return why;
     }
 
-    // Cancellation: once run_loops' group has cancelled a loop (another loop ended first), any
+    // Cancellation: once run_here's group has cancelled a loop (another loop ended first), any
     // further co_await in it throws operation_aborted (awaitables throw after cancellation by
     // default). The group may cancel between an operation's completion and the loop's resumption,
     // so before each co_await that follows a resumption the loops check, and end with a value
@@ -385,7 +395,7 @@ private:
 
     void flush_deferred() override {
         flush_deferred_pending_ = false;
-        if (!loops_ended_) cork().flush();  // afterwards the stream may go (see run_loops)
+        if (!loops_ended_) cork().flush();  // afterwards the stream may go (see run_here)
     }
 
     // Timers only, never I/O, so a peer that stopped reading cannot block it: sends pings through the

@@ -34,8 +34,10 @@ class Proc:
                                   text=True, bufsize=1)
         self.out, self.err = [], []
         self.cv = threading.Condition()
-        for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err)):
-            threading.Thread(target=self._pump, args=(stream, sink), daemon=True).start()
+        self.readers = [threading.Thread(target=self._pump, args=(stream, sink), daemon=True)
+                        for stream, sink in ((self.p.stdout, self.out), (self.p.stderr, self.err))]
+        for r in self.readers:
+            r.start()
 
     def _pump(self, stream, sink):
         for line in stream:
@@ -59,7 +61,11 @@ class Proc:
         self.p.stdin.close()
 
     def wait(self, timeout=TIMEOUT):
-        return self.p.wait(timeout)
+        """Waits for the exit, then for the readers to take the last lines (they end at EOF)."""
+        code = self.p.wait(timeout)
+        for r in self.readers:
+            r.join(timeout)
+        return code
 
     def kill(self):
         if self.p.poll() is None:

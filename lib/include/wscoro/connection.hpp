@@ -158,6 +158,13 @@ public:
     /// Runs the connection until it ends, on its strand; returns disconnect_reason(). Called once, by
     /// whoever made the connection (listener, connect); applications use the functions above.
     asio::awaitable<error_code> run();
+    /// Handler of spawn_run(): void(std::exception_ptr, error_code), like co_spawn's for run().
+    using run_completion = std::function<void(std::exception_ptr, error_code)>;
+    /// co_spawn(get_executor(), run(), on_end), spawned through the executor's concrete type when
+    /// it has one (an io_context's own): about 0.2 KB less per connection than through
+    /// executor_type. For whoever made the connection, like run(); the listener uses it. The
+    /// caller keeps the connection alive until on_end has been called.
+    void spawn_run(run_completion on_end) { spawn_loops(std::move(on_end)); }
     /// Called on the strand when the connection has ended, before consumers learn about it.
     void on_finished(std::function<void(connection&)> hook) { finished_hook_ = std::move(hook); }
 
@@ -167,6 +174,8 @@ protected:
     /// The transport-specific loops; returns the reason the first of them ended, after calling
     /// finish() with it. run() is this coroutine itself: no frame of its own per connection.
     virtual asio::awaitable<error_code> run_loops() = 0;
+    /// spawn_run(): the same coroutine, spawned on the concrete executor.
+    virtual void spawn_loops(run_completion on_end) = 0;
 
     // What the write loop takes from the queue. Kept small (64 bytes): it sits in the write loop's
     // frame for the connection's life, and in the queue once per waiting message. Beast's
