@@ -286,10 +286,9 @@ private:
                     cork().flush();  // the reader waits for the peer: nobody else will flush
                 }
                 write_parked_ = true;
-                auto [ec, next] = co_await out_.async_receive(wait_tuple);
+                auto [ec] = co_await receive_into(item);
                 write_parked_ = false;
                 if (ec) co_return ec;
-                item = std::move(next);
                 if (cancelled(co_await asio::this_coro::cancellation_state)) {
                     dequeued(item);
                     co_return asio::error::operation_aborted;
@@ -355,6 +354,15 @@ private:
             write_deadline_.reset();
             if (wrote) co_return wrote;
         }
+    }
+
+    // The write loop's wait for an item: the item goes straight into `item`, not through a
+    // (error_code, outbound) result and a copy of it in the loop's frame.
+    auto receive_into(outbound& item) {
+        return out_.async_receive(asio::deferred) | asio::deferred([&item](error_code ec, outbound next) {
+                   item = std::move(next);
+                   return asio::deferred.values(std::tuple{ec});  // a value: awaiting it never throws
+               });
     }
 
     // enqueue(), on the strand, while the write loop waits with nothing queued: the frame goes into
