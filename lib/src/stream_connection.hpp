@@ -148,9 +148,12 @@ private:
     // default). The group may cancel between an operation's completion and the loop's resumption,
     // so before each co_await that follows a resumption the loops check, and end with a value
     // instead. All runs on the strand: no cancellation can come between a check and its co_await.
+    // The state is taken once (it stays the loop's own): each co_await of it would keep a slot of
+    // its own in the frame.
     loop<error_code> read_loop() {
+        auto const cs = co_await asio::this_coro::cancellation_state;
         for (;;) {
-            if (cancelled(co_await asio::this_coro::cancellation_state))
+            if (cancelled(cs))
                 co_return asio::error::operation_aborted;
             // Back-pressure: while the consumer has not taken what was read, read no more (TCP then
             // slows the peer down) instead of growing memory.
@@ -158,7 +161,7 @@ private:
                 inbound_waiter_ = true;
                 co_await waiters(inbound_taken_).async_wait(use_tuple);  // cancelled by took_inbound()
                 inbound_waiter_ = false;
-                if (cancelled(co_await asio::this_coro::cancellation_state))
+                if (cancelled(cs))
                     co_return asio::error::operation_aborted;
             }
             // Each message is read straight into the string that becomes its shared payload: no
@@ -202,7 +205,7 @@ private:
                         give_back_payload_string(std::move(larger));
                     }
                 }
-                if (cancelled(co_await asio::this_coro::cancellation_state))
+                if (cancelled(cs))
                     co_return asio::error::operation_aborted;
                 auto rest = asio::dynamic_buffer(*payload);
                 std::tie(ec, std::ignore) = co_await ws_.async_read(rest, use_tuple);
@@ -215,7 +218,7 @@ private:
                 // was not pending, or was suspended behind it). Its outcome, which the write loop
                 // learns a moment later, is the outcome of the connection.
                 // Not when the group cancelled us: another loop already decided the outcome.
-                if (!close_result_ && !cancelled(co_await asio::this_coro::cancellation_state))
+                if (!close_result_ && !cancelled(cs))
                     co_await close_done().async_wait(use_tuple);
                 co_return close_result_ ? *close_result_ : ec;
             }
@@ -249,13 +252,14 @@ private:
     // queued. While it waits with nothing queued, enqueue() may write data directly (try_write_now).
     loop<error_code> write_loop() {
         using std::chrono::steady_clock;
+        auto const cs = co_await asio::this_coro::cancellation_state;
         bool last_from_elsewhere = false;  // the last data item was queued from another strand
         // Waiting for more of them: the yields of this streak, how many brought a message, whether
         // the last one did (see broadcast_yields_).
         unsigned yields = 0, fruitful = 0;
         bool just_yielded = false;
         for (;;) {
-            if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
+            if (cancelled(cs))  // see read_loop
                 co_return asio::error::operation_aborted;
             // What is queued already is taken at once, without a posted completion each.
             outbound item;
@@ -289,7 +293,7 @@ private:
                 auto [ec] = co_await receive_into(item);
                 write_parked_ = false;
                 if (ec) co_return ec;
-                if (cancelled(co_await asio::this_coro::cancellation_state)) {
+                if (cancelled(cs)) {
                     dequeued(item);
                     co_return asio::error::operation_aborted;
                 }
@@ -410,6 +414,7 @@ private:
     // write queue, and ends the connection on pong_wait, write_wait, the close deadline or abort().
     loop<error_code> keepalive_loop() {
         using std::chrono::steady_clock;
+        auto const cs = co_await asio::this_coro::cancellation_state;
         auto next_ping = steady_clock::now() + opts_.ping_interval;
         std::uint64_t appended_before = 0;
         for (;;) {
@@ -420,7 +425,7 @@ private:
             if (cork().appended() == appended_before) cork().release_buffers();
             appended_before = cork().appended();
             if (abort_reason_) co_return abort_reason_;
-            if (cancelled(co_await asio::this_coro::cancellation_state))  // see read_loop
+            if (cancelled(cs))  // see read_loop
                 co_return asio::error::operation_aborted;
             if (now - last_seen_ >= opts_.pong_wait) co_return error::pong_timeout;
             if (write_deadline_ && now >= *write_deadline_) co_return error::write_timeout;
