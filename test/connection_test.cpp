@@ -16,7 +16,9 @@
 #include <doctest/doctest.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
 using namespace std::chrono_literals;
@@ -545,6 +547,60 @@ asio::awaitable<void> starter_test() {
 
 TEST_CASE("listener run with a connection_starter serves and waits for done" * doctest::test_suite("coawait")) {
     run_loopback(3s, starter_test);
+}
+
+asio::awaitable<void> connect_only(listener& l) {
+    auto c = co_await connect_to(loopback_url(l));
+    CHECK(c->is_open());
+}
+
+// `done` said at once, and twice: the second call must not count as the connection's own end.
+asio::awaitable<void> done_twice_test() {
+    listener lst{co_await asio::this_coro::executor, loopback_server_config()};
+    wscoro::diagnostics diag;
+    REQUIRE_MESSAGE(!lst.listen(diag), diag.message);
+    auto const connected = std::make_shared<int>(0);
+    listener::connection_starter const start = [connected](connection_ptr, std::function<void()> done) {
+        ++*connected;
+        done();
+        done();
+    };
+    wscoro::test::client_side const client = connect_only;
+    co_await (lst.run(start) && wscoro::test::detail::stop_after(lst, client));
+    CHECK(*connected == 1);
+    CHECK(lst.connections().size() == 0);  // run() still waited for the connection to end
+}
+
+TEST_CASE("a connection_starter's second done is ignored" * doctest::test_suite("coawait")) {
+    run_loopback(3s, done_twice_test);
+}
+
+asio::awaitable<void> see_internal_error(listener& l) {
+    auto c = co_await connect_to(loopback_url(l));
+    auto [ec, m] = co_await c->async_receive(use_tuple);
+    CHECK(ec == websocket::error::closed);
+    CHECK(c->last_close().code == close_code::internal_error);
+}
+
+asio::awaitable<void> throwing_starter_test() {
+    auto const reports = std::make_shared<std::vector<std::pair<error_code, std::string>>>();
+    listener lst{co_await asio::this_coro::executor, loopback_server_config()};
+    lst.set_error_handler([reports](error_code ec, std::string_view what) { reports->emplace_back(ec, what); });
+    wscoro::diagnostics diag;
+    REQUIRE_MESSAGE(!lst.listen(diag), diag.message);
+    listener::connection_starter const start = [](connection_ptr, std::function<void()>) {
+        throw std::runtime_error("starter bug");
+    };
+    wscoro::test::client_side const client = see_internal_error;
+    co_await (lst.run(start) && wscoro::test::detail::stop_after(lst, client));
+    REQUIRE(reports->size() == 1);
+    CHECK(reports->front().first == wscoro::error::callback_failed);
+    CHECK_MESSAGE(reports->front().second.find("starter bug") != std::string::npos, reports->front().second);
+    CHECK(lst.connections().size() == 0);
+}
+
+TEST_CASE("a connection_starter that throws closes its connection with 1011" * doctest::test_suite("coawait")) {
+    run_loopback(3s, throwing_starter_test);
 }
 
 // --- async_connect failures ---

@@ -24,6 +24,16 @@ using detail::use_tuple;
 
 namespace {
 
+std::string what(std::exception_ptr e) {
+    try {
+        std::rethrow_exception(e);
+    } catch (std::exception const& x) {
+        return x.what();
+    } catch (...) {
+        return "an exception not derived from std::exception";
+    }
+}
+
 using detail::make_refusal;
 using detail::refusal;
 using detail::request_kind;
@@ -361,19 +371,33 @@ void listener::start_connection(connection_ptr c, connection_starter const& star
     // ~1.2 KB per idle connection. The connection's coroutine and the application's side, on the
     // connection's strand, and a count of two.
     struct session {
+        explicit session(listener* l) : owner(l) {}  // clang 14: no parenthesized aggregate init
         listener* owner;
-        int remaining = 2;  // touched on the connection's strand only
+        std::atomic<int> remaining{2};
+        std::atomic<bool> application_ended{false};
         void one_ended() {
-            if (--remaining == 0) owner->session_ended();
+            if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) owner->session_ended();
+        }
+        // `done`, from any thread; a second call is ignored rather than ending another session.
+        void application_done() {
+            if (!application_ended.exchange(true, std::memory_order_acq_rel)) one_ended();
         }
     };
     sessions_.fetch_add(1, std::memory_order_acq_rel);
-    auto s = std::make_shared<session>(session{this});
+    auto s = std::make_shared<session>(this);
     c->spawn_run([s](std::exception_ptr e, error_code) {
         s->one_ended();
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });
-    start(std::move(c), [s] { s->one_ended(); });  // a shared_ptr: fits std::function's own storage
+    try {
+        start(c, [s] { s->application_done(); });  // a shared_ptr: fits std::function's own storage
+    } catch (...) {
+        // The application's bug, not the server's: like a handler coroutine that threw, the
+        // connection closes with 1011 and is drained here, and the session still ends.
+        report(error::callback_failed, "connection starter for " + c->id() + " threw: " + what(std::current_exception()));
+        c->close(close_code::internal_error, "internal error");
+        asio::co_spawn(c->get_executor(), drain(c), [s](std::exception_ptr) { s->application_done(); });
+    }
 }
 
 asio::awaitable<void> listener::run_handler(connection_ptr c, connection_handler const& handler) {
@@ -384,6 +408,10 @@ asio::awaitable<void> listener::run_handler(connection_ptr c, connection_handler
                "handler for connection " + c->id() + " threw: " + e.what());
         c->close(close_code::internal_error, "internal error");
     }
+    co_await drain(c);
+}
+
+asio::awaitable<void> listener::drain(connection_ptr c) {
     c->close();  // the application is done with it (idempotent if already closing)
     // Keep consuming so that the read loop can finish the closing handshake promptly.
     for (;;) {

@@ -122,7 +122,11 @@ private:
     }
 
     void spawn_loops(run_completion on_end) override {
-        asio::co_spawn(loop_executor(), run_here(), std::move(on_end));
+        // The connection lives until its loops and run_here have ended, whoever else lets go of it.
+        asio::co_spawn(loop_executor(), run_here(),
+                       [self = shared_from_this(), on_end = std::move(on_end)](std::exception_ptr e, error_code why) {
+                           on_end(e, why);
+                       });
     }
 
     // run(): the loops, then the end of the connection.

@@ -163,7 +163,7 @@ public:
     /// co_spawn(get_executor(), run(), on_end), spawned through the executor's concrete type when
     /// it has one (an io_context's own): about 0.2 KB less per connection than through
     /// executor_type. For whoever made the connection, like run(); the listener uses it. The
-    /// caller keeps the connection alive until on_end has been called.
+    /// connection stays alive until on_end has been called.
     void spawn_run(run_completion on_end) { spawn_loops(std::move(on_end)); }
     /// Called on the strand when the connection has ended, before consumers learn about it.
     void on_finished(std::function<void(connection&)> hook) { finished_hook_ = std::move(hook); }

@@ -41,8 +41,9 @@ public:
     /// connection with completion handlers (the callback facade `server` does: an idle
     /// connection then holds no coroutine frame of the application's, about 1 KB less). Called
     /// once per connection, on its executor. The application must receive until async_receive
-    /// fails (the read loop waits once 64 messages are not taken), then call `done` once: run()
-    /// waits for that before it returns.
+    /// fails (the read loop waits once 64 messages are not taken), then call `done` (from any
+    /// thread; further calls are ignored): run() waits for that before it returns. A starter that
+    /// throws is reported (callback_failed); its connection is closed with 1011 and drained.
     using connection_starter = std::function<void(connection_ptr, std::function<void()> done)>;
 
     listener(asio::any_io_executor ex, server_config cfg);
@@ -88,6 +89,7 @@ private:
     asio::awaitable<void> handle_socket(asio::ip::tcp::socket socket, connection_starter const& start);
     void start_connection(connection_ptr c, connection_starter const& start);
     asio::awaitable<void> run_handler(connection_ptr c, connection_handler const& handler);
+    static asio::awaitable<void> drain(connection_ptr c);  // closes c, receives until it ended
     void report(error_code ec, std::string_view what) const;
     bool reserve_slot() noexcept;
     void release_slot() noexcept;
