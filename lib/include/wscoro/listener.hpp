@@ -1,8 +1,8 @@
 #pragma once
 // The server's core for the co_await API: accepts TCP connections, answers plain HTTP and the
 // upgrade (404 wrong path, 403 origin refused, 503 full, 426 not an upgrade), then runs the
-// connection alongside the application's coroutine for it. The callback facade `server` is one
-// such application coroutine.
+// connection alongside the application's side of it: a coroutine per connection, or completion
+// handlers started by a connection_starter (what the callback facade `server` uses).
 #include <wscoro/config.hpp>
 #include <wscoro/connection.hpp>
 #include <wscoro/metrics.hpp>

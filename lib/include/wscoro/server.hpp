@@ -1,6 +1,6 @@
 #pragma once
 // The callback facade of the server, for code ported from the Go component (WSServer). It owns its
-// I/O threads (server_config.threads) and is a thin application coroutine over `listener`:
+// I/O threads (server_config.threads) and is a thin adapter over `listener` (a connection_starter):
 // each connection's events come from that connection's message stream, in order.
 #include <wscoro/config.hpp>
 #include <wscoro/connection.hpp>
