@@ -469,12 +469,18 @@ TEST_CASE("cancelling listener run stops it and drains before returning" * docte
     run_loopback(3s, cancel_run_test);
 }
 
-asio::awaitable<void> see_early_return(listener& l) {
+// Connects, and expects the server to close the connection with `code` before sending anything.
+asio::awaitable<connection_ptr> closed_by_server(listener& l, close_code code) {
     auto c = co_await connect_to(loopback_url(l));
     auto [ec, m] = co_await c->async_receive(use_tuple);
     CHECK(ec == websocket::error::closed);
+    CHECK(c->last_close().code == code);
+    co_return c;
+}
+
+asio::awaitable<void> see_early_return(listener& l) {
+    auto c = co_await closed_by_server(l, close_code::normal);
     CHECK_FALSE(c->disconnect_reason());
-    CHECK(c->last_close().code == close_code::normal);
     auto [wec] = co_await c->async_wait_closed(use_tuple);
     CHECK_FALSE(wec);
 }
@@ -576,10 +582,7 @@ TEST_CASE("a connection_starter's second done is ignored" * doctest::test_suite(
 }
 
 asio::awaitable<void> see_internal_error(listener& l) {
-    auto c = co_await connect_to(loopback_url(l));
-    auto [ec, m] = co_await c->async_receive(use_tuple);
-    CHECK(ec == websocket::error::closed);
-    CHECK(c->last_close().code == close_code::internal_error);
+    co_await closed_by_server(l, close_code::internal_error);
 }
 
 asio::awaitable<void> throwing_starter_test() {
