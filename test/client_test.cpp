@@ -547,6 +547,43 @@ TEST_CASE("a refused connection fails connect quickly and is not retried") {
     CHECK(ev.connects.size() == 0);
 }
 
+TEST_CASE("a server that never answers the upgrade fails connect with handshake_timeout") {
+    stuck_peer peer{stuck_peer::mute};
+    auto cfg = client_cfg("ws://127.0.0.1:" + std::to_string(peer.port()) + "/ws");
+    cfg.handshake_timeout = 200ms;
+    wscoro::client cli{cfg};
+    wscoro::diagnostics diag;
+    auto const t0 = steady::now();
+    CHECK(cli.connect(diag) == wscoro::error::handshake_timeout);
+    CHECK(steady::now() - t0 >= 200ms);  // one budget for TCP connect and upgrade: not cut short
+    CHECK_MESSAGE(contains(diag.message, "handshake"), diag.message);
+    CHECK(peer.accepted.size() == 1);  // TCP was connected: the upgrade timed out
+    CHECK_FALSE(cli.is_connected());
+}
+
+TEST_CASE("handshake_timeout bounds the handshake only: an open connection outlives it") {
+    auto scfg = wscoro::test::loopback_server_config();
+    scfg.handshake_timeout = 100ms;
+    test_server server{scfg};
+    client_events ev;
+    auto cfg = client_cfg(server.url());
+    cfg.handshake_timeout = 100ms;
+    wscoro::client cli{cfg};
+    ev.attach(cli);
+    REQUIRE_FALSE(cli.connect());
+    // Four handshake timeouts of silence on both sides, and nobody ends the connection.
+    CHECK_FALSE(server.disconnects.wait_for_count(1, 400ms));
+    CHECK(ev.disconnects.size() == 0);
+    REQUIRE_FALSE(cli.send_text("still here"));
+    REQUIRE(ev.messages.wait_for_count(1));
+    CHECK(ev.messages.items().at(0).data() == "still here");
+    cli.close();
+    REQUIRE(ev.disconnects.wait_for_count(1));
+    CHECK_FALSE(ev.disconnects.items().at(0));  // a clean closing handshake
+    REQUIRE(server.disconnects.wait_for_count(1));
+    CHECK_FALSE(server.disconnects.items().at(0));
+}
+
 TEST_CASE("an upgrade answered 404 or 503 fails with upgrade_rejected") {
     auto scfg = wscoro::test::loopback_server_config();
     scfg.max_connections = 1;

@@ -9,7 +9,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <doctest/doctest.h>
 
@@ -120,7 +119,7 @@ TEST_CASE("a write that completes ahead of another waiting write leaves that one
     auto& [ioc, peer, cork] = pair;
     // A small send buffer, a body larger than what the peer's receive buffer takes, and nobody
     // reads yet: the first write cannot finish at once.
-    cork.next_layer().socket().set_option(asio::socket_base::send_buffer_size(4096));
+    cork.next_layer().set_option(asio::socket_base::send_buffer_size(4096));
 
     std::string const first(1024 * 1024, 'x'), second(64 * 1024, 'y');
     std::vector<std::size_t> completed;  // the bytes each write reported, in completion order

@@ -101,7 +101,7 @@ TEST_CASE("a read parked after a write failed fails instead of waiting" * suite)
     cork.async_read_some(asio::buffer(buf), r.handler());
     // The flush finds the socket closed: the write fails, and the parked read with it.
     error_code ignored;
-    cork.next_layer().socket().close(ignored);
+    cork.next_layer().close(ignored);
     REQUIRE(cork.try_write_frame(asio::buffer("x", 1), asio::buffer("y", 1)));
     cork.flush();
     REQUIRE(run_until(ioc, [&] { return r.ec.has_value(); }));

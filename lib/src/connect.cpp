@@ -56,7 +56,8 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     tcp::resolver resolver{strand};
     auto [rec, endpoints] = co_await resolver.async_resolve(url.host, std::to_string(url.port), use_tuple);
     if (rec) co_return fail(rec, "resolve " + url.host + ": " + rec.message());
-    stream.expires_after(cfg.handshake_timeout);
+    auto const deadline = std::chrono::steady_clock::now() + cfg.handshake_timeout;
+    stream.expires_at(deadline);
     auto [cec, ep] = co_await stream.async_connect(endpoints, use_heap_tuple());
     if (cec) {
         cec = timeout_as_handshake(cec);
@@ -64,7 +65,10 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     }
     stream.socket().set_option(tcp::no_delay(true), cec);
 
-    tcp_websocket ws{std::move(stream)};
+    // The socket alone goes on (see tcp_websocket), with what is left of the budget for the upgrade.
+    auto const left = deadline - std::chrono::steady_clock::now();
+    tcp_websocket ws{stream.release_socket()};
+    set_handshake_timeout(ws, std::max(left, decltype(left){1}));
     ws.set_option(websocket::stream_base::decorator([headers = cfg.headers](websocket::request_type& req) {
         req.set(http::field::user_agent, "wscoro/0.1");
         for (auto const& field : headers) req.set(field.name_string(), field.value());
@@ -81,7 +85,7 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     }
     if (auto why = unrequested_negotiation(res, cfg.headers); !why.empty())
         co_return fail(error::upgrade_rejected, "WebSocket handshake with " + url.host_header() + ": " + why);
-    beast::get_lowest_layer(ws).expires_never();  // from here on the keepalive loop watches
+    set_handshake_timeout(ws);  // none: from here on the keepalive loop watches
 
     connection_info info{make_connection_id(), to_string(ep), url.target,
                          static_cast<http::fields const&>(res), std::chrono::system_clock::now()};

@@ -31,7 +31,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/basic_stream.hpp>
+#include <boost/asio/basic_stream_socket.hpp>
 #include <boost/beast/core/stream_traits.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/beast/websocket/teardown.hpp>
@@ -52,9 +52,11 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 using boost::system::error_code;
 
-template <class T> struct is_basic_stream : std::false_type {};
-template <class Protocol, class Executor, class RatePolicy>
-struct is_basic_stream<beast::basic_stream<Protocol, Executor, RatePolicy>> : std::true_type {};
+/// A socket of the operating system (plain TCP): it can be written without blocking at once
+/// (write_now). Other layers (TLS) are written asynchronously.
+template <class T> struct is_plain_socket : std::false_type {};
+template <class Protocol, class Executor>
+struct is_plain_socket<asio::basic_stream_socket<Protocol, Executor>> : std::true_type {};
 
 template <class NextLayer> class corked_stream {
 public:
@@ -207,8 +209,7 @@ public:
         reading_ = true;
         if (flush_on_read_) flush();
         // Straight to the socket, or parked until the answers to what was read are written.
-        if (!corking_) return next_.async_read_some(buffers, std::forward<ReadToken>(token));
-        if (std::exchange(read_after_flush_, false))
+        if (corking_ && std::exchange(read_after_flush_, false))
             // `self` as an argument, not a capture: clang cannot see the use of a capture inside a
             // generic lambda of a template, and warns (-Wunused-lambda-capture).
             return asio::async_initiate<ReadToken, void(error_code, std::size_t)>(
@@ -216,7 +217,7 @@ public:
                     self->park_read(std::move(handler), buffers);
                 },
                 token, this, buffers);
-        return transport().async_read_some(buffers, std::forward<ReadToken>(token));
+        return next_.async_read_some(buffers, std::forward<ReadToken>(token));
     }
 
     template <class ConstBufferSequence, class WriteToken>
@@ -290,7 +291,7 @@ private:
             if (slot.is_connected()) slot.clear();
             if (park_cancelled_ || error_)
                 return std::move(handler)(error_code{asio::error::operation_aborted}, std::size_t{0});
-            transport().async_read_some(buffers, std::move(handler));
+            next_.async_read_some(buffers, std::move(handler));
         });
     }
 
@@ -343,16 +344,6 @@ private:
             });
     }
 
-    // Where bytes go once the connection runs. For Beast's tcp_stream, its socket: the stream's
-    // timeout bookkeeping (a timer per operation) serves the handshake only, and the connection's
-    // keepalive loop watches from then on. Other layers (TLS) are used as they are.
-    auto& transport() noexcept {
-        if constexpr (is_basic_stream<NextLayer>::value)
-            return next_.socket();
-        else
-            return next_;
-    }
-
     void start_write() {
         writing_ = true;
         in_flight_ = pending_bytes_;
@@ -363,12 +354,12 @@ private:
             buffers_.emplace_back(s.external ? s.external : writing_storage_.data() + s.offset, s.size);
         pending_.clear();
         pending_bytes_ = 0;
-        if constexpr (is_basic_stream<NextLayer>::value) {
+        if constexpr (is_plain_socket<NextLayer>::value) {
             if (write_now()) return;
         }
         // A span: async_write copies its buffer sequence, and a vector copy would allocate.
         std::span<asio::const_buffer const> const buffers{buffers_};
-        asio::async_write(transport(), buffers, [this](error_code ec, std::size_t) { on_written(ec); });
+        asio::async_write(next_, buffers, [this](error_code ec, std::size_t) { on_written(ec); });
     }
 
     // Plain TCP: one non-blocking sendmsg at once, and done without an asynchronous operation when
@@ -377,7 +368,7 @@ private:
     // itself. True when the write is over (written, or failed); false with buffers_ holding what
     // is left, for the asynchronous write.
     bool write_now() {
-        auto& socket = transport();
+        auto& socket = next_;
         error_code ec;
         // Synchronous socket calls must never block: they fail with would_block instead.
         if (!socket.non_blocking()) socket.non_blocking(true, ec);

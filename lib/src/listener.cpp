@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/version.hpp>
@@ -329,7 +330,10 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
             break;
         }
         pending->upgraded = true;
-        detail::tcp_websocket ws{std::move(*stream)};
+        // The socket alone goes on: Beast's tcp_stream served the HTTP stage's timeouts; the
+        // WebSocket stream's own timer bounds the answer to the upgrade.
+        detail::tcp_websocket ws{stream->release_socket()};
+        detail::set_handshake_timeout(ws, cfg_.handshake_timeout);
         ws.set_option(websocket::stream_base::decorator(
             [](websocket::response_type& res) { res.set(http::field::server, detail::server_name); }));
         // Beast validates the request (version 13, key, ...) and answers 400/426 itself on failure.
@@ -341,7 +345,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
             report(aec, "WebSocket upgrade from " + peer + ": " + aec.message());
             break;
         }
-        beast::get_lowest_layer(ws).expires_never();  // from here on the keepalive loop watches
+        detail::set_handshake_timeout(ws);  // none: from here on the keepalive loop watches
         // The request's headers move into the connection (no second copy per connection).
         std::string target{req.target()};
         connection_info info{detail::make_connection_id(), peer, std::move(target),

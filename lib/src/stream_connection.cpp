@@ -2,6 +2,6 @@
 
 namespace wscoro::detail {
 // Two instantiations per transport (see LoopExecutor), compiled once here.
-template class stream_connection<beast::tcp_stream>;
-template class stream_connection<beast::tcp_stream, asio::io_context::executor_type>;
+template class stream_connection<asio::ip::tcp::socket>;
+template class stream_connection<asio::ip::tcp::socket, asio::io_context::executor_type>;
 }  // namespace wscoro::detail

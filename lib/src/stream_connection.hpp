@@ -1,6 +1,6 @@
 #pragma once
 // The connection's loops over one transport. NextLayer is the stream under the WebSocket layer:
-// beast::tcp_stream today, an SSL stream over it for wss:// later; both share this code.
+// a TCP socket today, an SSL stream over one for wss:// later; both share this code.
 #include "corked_stream.hpp"
 #include "frame_header.hpp"
 #include "deferred_flush.hpp"
@@ -19,7 +19,7 @@
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/buffer.hpp>
 #include <boost/beast/core/stream_traits.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/websocket/stream.hpp>
 
 #include <cstring>
@@ -55,7 +55,17 @@ inline auto use_heap_tuple() { return asio::bind_allocator(heap_allocator<void>{
 
 /// The WebSocket stream of a connection over NextLayer: writes are batched (corked_stream.hpp).
 template <class NextLayer> using corked_websocket = websocket::stream<corked_stream<NextLayer>>;
-using tcp_websocket = corked_websocket<beast::tcp_stream>;
+/// Over a plain socket, not Beast's tcp_stream: its timeouts (a timer per direction and a rate
+/// timer, 544 bytes of heap per connection) would serve the handshake only, and the handshake has
+/// the WebSocket stream's own timeout (set_handshake_timeout); the keepalive loop watches after it.
+using tcp_websocket = corked_websocket<asio::ip::tcp::socket>;
+
+/// The WebSocket stream's own timer bounds its upgrade: `budget` for the handshake, then (the
+/// default, none) nothing, since Beast would also time closing handshakes, which are ours to time.
+template <class Stream>
+void set_handshake_timeout(Stream& ws, websocket::stream_base::duration budget = websocket::stream_base::none()) {
+    ws.set_option(websocket::stream_base::timeout{budget, websocket::stream_base::none(), false});
+}
 
 /// LoopExecutor: what the loops' coroutines hold their executor as. The connection's own
 /// executor (connection::executor_type, type-erased) when it is a strand or anything else; the
@@ -136,7 +146,7 @@ private:
         for (auto const& x : {x0, x1, x2})
             if (x) std::rethrow_exception(x);  // a bug, not an I/O error
         error_code ignored;
-        beast::get_lowest_layer(ws_).socket().close(ignored);
+        beast::get_lowest_layer(ws_).close(ignored);
         // The corked stream's background write refers to it: let it end (aborted) before *this can go.
         co_await cork().async_wait_idle(use_tuple);
         error_code why = std::array{e0, e1, e2}[order[0]];
@@ -538,7 +548,7 @@ connection_ptr make_connection(corked_websocket<NextLayer> ws, beast::role_type 
     return std::make_shared<stream_connection<NextLayer>>(std::move(ws), role, std::move(info), opts);
 }
 
-extern template class stream_connection<beast::tcp_stream>;
-extern template class stream_connection<beast::tcp_stream, asio::io_context::executor_type>;
+extern template class stream_connection<asio::ip::tcp::socket>;
+extern template class stream_connection<asio::ip::tcp::socket, asio::io_context::executor_type>;
 
 }  // namespace wscoro::detail

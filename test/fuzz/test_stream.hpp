@@ -1,9 +1,9 @@
 #pragma once
 // Beast's in-memory stream (one end of a connected pair) as the transport under wscoro's
-// corked_stream and stream_connection, which call two members of beast::tcp_stream that
+// corked_stream and stream_connection, which call two members of a socket that
 // beast::test::stream lacks: cancel() (when a waiting write is cancelled; closing is the nearest
-// the test stream has) and socket().close(ec) (when the connection ends). Its own teardown
-// overloads, for Beast's closing handshake: the base's would lose to Beast's generic template.
+// the test stream has) and close(ec) (when the connection ends). Its own teardown overloads, for
+// Beast's closing handshake: the base's would lose to Beast's generic template.
 #include <boost/beast/_experimental/test/stream.hpp>
 
 #include <utility>
@@ -15,7 +15,6 @@ public:
     using boost::beast::test::stream::stream;
     using boost::beast::test::stream::close;
     void cancel() { close(); }
-    test_stream& socket() noexcept { return *this; }
     void close(boost::system::error_code& ec) {
         ec = {};
         close();

@@ -5,7 +5,6 @@
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 
 #include <chrono>
 
@@ -26,7 +25,7 @@ struct corked_pair {
 
     boost::asio::io_context ioc;
     tcp::socket peer{ioc};
-    wscoro::detail::corked_stream<boost::beast::tcp_stream> cork{accepted(ioc, peer)};
+    wscoro::detail::corked_stream<tcp::socket> cork{accepted(ioc, peer)};
 
     corked_pair() { cork.enable_corking(4096); }
 
