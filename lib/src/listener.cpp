@@ -394,7 +394,8 @@ void listener::start_connection(connection_ptr c, connection_starter const& star
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });
     try {
-        start(c, [s] { s->application_done(); });  // a shared_ptr: fits std::function's own storage
+        // Shared, not a raw pointer that the last side deletes: a late second `done` must find it.
+        start(c, [s] { s->application_done(); });
     } catch (...) {
         // The application's bug, not the server's: like a handler coroutine that threw, the
         // connection closes with 1011 and is drained here, and the session still ends.
