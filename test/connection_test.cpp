@@ -108,6 +108,47 @@ TEST_CASE("echo round trip keeps payloads and opcodes" * doctest::test_suite("co
     run_loopback(3s, [] { return with_listener(loopback_server_config(), echo, echo_round_trip); });
 }
 
+// --- a client's burst larger than its output buffer's high-water mark ---
+
+// The client masks each frame while copying it into its output. The first message is larger than
+// the kernel takes at once, so its write continues in the background; the second waits in the
+// output meanwhile, and the third finds the output above its high-water mark (256 KiB): it waits
+// for the output to drain and is copied in then (the write loop's slow path). Sending and
+// receiving run side by side, or the echoes would fill both sides' buffers.
+asio::awaitable<void> send_all(connection_ptr c, std::vector<message> const& sent) {
+    for (auto const& m : sent) {
+        auto [ec] = co_await c->async_send(m, use_tuple);
+        CHECK_FALSE(ec);
+    }
+}
+
+asio::awaitable<void> receive_all(connection_ptr c, std::vector<message> const& sent) {
+    for (auto const& m : sent) {
+        auto [ec, got] = co_await c->async_receive(use_tuple);
+        REQUIRE_FALSE(ec);
+        CHECK(got.kind() == m.kind());
+        CHECK(got == m);
+    }
+}
+
+asio::awaitable<void> large_client_burst(listener& l) {
+    auto c = co_await connect_to(loopback_url(l));
+    std::vector<message> sent;
+    for (int i = 0; i < 4; ++i) {
+        std::string body(3 * 1024 * 1024, static_cast<char>('a' + i));
+        body.replace(0, 3, std::to_string(100 + i));
+        sent.push_back(i % 2 ? message::binary(std::move(body)) : message::text(std::move(body)));
+    }
+    co_await (send_all(c, sent) && receive_all(c, sent));
+    auto [ec] = co_await c->async_close(close_code::normal, "", use_tuple);
+    CHECK_FALSE(ec);
+}
+
+TEST_CASE("a client's burst beyond its output's high-water mark arrives whole and in order" *
+          doctest::test_suite("coawait")) {
+    run_loopback(10s, [] { return with_listener(loopback_server_config(), echo, large_client_burst); });
+}
+
 // --- the peer closes cleanly ---
 
 asio::awaitable<void> say_bye_and_close(std::shared_ptr<server_view> v, connection_ptr c) {
