@@ -212,25 +212,9 @@ private:
             cork().read_after_flush(false);  // Beast had a whole frame already: no read was made
             payload->resize(buf.size());  // the dynamic buffer's size: what it committed
             if (!ec && !ws_.is_message_done()) {
-                // More to come. A large message continues in a cached string with room for this
-                // frame's rest, if there is one, rather than growing this one. A small one grows
-                // this one: taking the cached string that the previous message just gave back
-                // would leave the next wait without one (ping-pong traffic then read every
-                // message in two steps). Beast enforces max_message_size (read_message_max), so
-                // the buffer itself is unbounded.
-                auto const wanted = payload->size() + ws_.read_size_hint(1);
-                if (wanted > opts_.read_buffer_size) {
-                    if (auto larger = take_payload_string_for(wanted)) {
-                        larger->assign(*payload);
-                        std::swap(payload, larger);
-                        give_back_payload_string(std::move(larger));
-                    }
-                }
                 if (cancelled(cs))
                     co_return asio::error::operation_aborted;
-                auto rest = asio::dynamic_buffer(*payload);
-                std::tie(ec, std::ignore) = co_await ws_.async_read(rest, use_tuple);
-                payload->resize(rest.size());
+                ec = co_await read_rest(payload);
             }
             cork().read_finished();
             ++read_progress_;
@@ -239,8 +223,7 @@ private:
                 // was not pending, or was suspended behind it). Its outcome, which the write loop
                 // learns a moment later, is the outcome of the connection.
                 // Not when the group cancelled us: another loop already decided the outcome.
-                if (!close_result_ && !cancelled(cs))
-                    co_await close_done().async_wait(use_tuple);
+                if (!close_result_ && !cancelled(cs)) co_return co_await closing_outcome();
                 co_return close_result_ ? *close_result_ : ec;
             }
             // A peer that sent its close frame and then dropped TCP without waiting for our answer
@@ -258,8 +241,7 @@ private:
                 drop_queued_ = true;
                 close_error_ = websocket::error::bad_frame_payload;
                 close(close_code::bad_payload);
-                if (!close_result_) co_await close_done().async_wait(use_tuple);
-                co_return close_result_ ? *close_result_ : error_code{asio::error::operation_aborted};
+                co_return co_await closing_outcome();
             }
             count(&metrics::messages_in);
             count(&metrics::bytes_in, m.size());
@@ -267,6 +249,36 @@ private:
             if (!hand_off(std::move(m))) co_return asio::error::operation_aborted;
             ++read_progress_;
         }
+    }
+
+    // The rest of a message whose first read did not bring all of it. A coroutine of its own, like
+    // closing_outcome and write_data_slowly: what these waits keep lives in a frame made while they
+    // run, not in the read loop's, which lasts as long as the connection.
+    loop<error_code> read_rest(std::unique_ptr<std::string>& payload) {
+        // A large message continues in a cached string with room for this frame's rest, if there
+        // is one, rather than growing this one. A small one grows this one: taking the cached
+        // string that the previous message just gave back would leave the next wait without one
+        // (ping-pong traffic then read every message in two steps). Beast enforces
+        // max_message_size (read_message_max), so the buffer itself is unbounded.
+        auto const wanted = payload->size() + ws_.read_size_hint(1);
+        if (wanted > opts_.read_buffer_size) {
+            if (auto larger = take_payload_string_for(wanted)) {
+                larger->assign(*payload);
+                std::swap(payload, larger);
+                give_back_payload_string(std::move(larger));
+            }
+        }
+        auto rest = asio::dynamic_buffer(*payload);
+        auto [ec, n] = co_await ws_.async_read(rest, use_tuple);
+        payload->resize(rest.size());
+        co_return ec;
+    }
+
+    // Our closing handshake decides how the connection ended: its outcome, once the write loop
+    // learned it (close_done), or aborted when the group cancelled the wait.
+    loop<error_code> closing_outcome() {
+        if (!close_result_) co_await close_done().async_wait(use_tuple);
+        co_return close_result_ ? *close_result_ : error_code{asio::error::operation_aborted};
     }
 
     // The only writer of queued items: data, pings and the close frame leave in the order they were
