@@ -11,10 +11,12 @@
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/beast/websocket/error.hpp>
 
 #include <doctest/doctest.h>
 
+#include <future>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -106,6 +108,22 @@ asio::awaitable<void> echo_round_trip(listener& l) {
 
 TEST_CASE("echo round trip keeps payloads and opcodes" * doctest::test_suite("coawait")) {
     run_loopback(3s, [] { return with_listener(loopback_server_config(), echo, echo_round_trip); });
+}
+
+// --- an execution context other than an io_context ---
+
+// A thread_pool's executor is neither an io_context's nor a strand of one: such connections get
+// a strand of the type-erased executor, and their loops hold it type-erased (stream_connection's
+// default LoopExecutor). The same round trip as above, on two pool threads.
+TEST_CASE("connections on a thread_pool echo and close cleanly" * doctest::test_suite("coawait")) {
+    asio::thread_pool pool{2};
+    std::promise<std::exception_ptr> finished;
+    auto outcome = finished.get_future();
+    asio::co_spawn(pool, with_listener(loopback_server_config(), echo, echo_round_trip),
+                   [&finished](std::exception_ptr e) { finished.set_value(e); });
+    REQUIRE(outcome.wait_for(10s) == std::future_status::ready);
+    pool.join();  // every connection ended with the listener's run(): nothing is left to run
+    if (auto e = outcome.get()) std::rethrow_exception(e);
 }
 
 // --- a client's burst larger than its output buffer's high-water mark ---
