@@ -338,6 +338,54 @@ TEST_CASE("connect and disconnect fire once per connection with its identity" * 
     CHECK(conn[2]->send_text("after stop") == wscoro::error::not_connected);
 }
 
+TEST_CASE("headers() keeps every upgrade header in its order, repeated and empty ones too" * suite) {
+    wscoro::server srv{loopback_config()};
+    recorder<wscoro::connection_ptr> joined;
+    srv.set_callbacks([&](wscoro::connection_ptr const& c) { joined.push(c); }, nullptr, nullptr, nullptr);
+    REQUIRE_FALSE(srv.start());
+    std::string const long_value(3000, 'v');
+    raw::ws_client cli;
+    REQUIRE_FALSE(cli.connect(srv.address(), "/ws", [&](websocket::request_type& req) {
+        req.set(http::field::user_agent, "probe/1");
+        req.insert("X-Tag", "one");
+        req.insert("X-Long", long_value);
+        req.insert("x-tag", "two");  // the same header again, in another case
+        req.insert("X-Empty", "");
+    }));
+    REQUIRE(joined.wait_for_count(1, 5s));
+    auto const c = joined.items()[0];
+    // Read from the packed headers, before anything unpacked them.
+    CHECK(c->user_agent() == "probe/1");
+
+    // The first calls unpack them; concurrent ones agree on one result.
+    std::vector<http::fields const*> seen(4);
+    {
+        std::vector<std::jthread> readers;
+        for (auto& s : seen) readers.emplace_back([&s, &c] { s = &c->headers(); });
+    }
+    for (auto const* s : seen) CHECK(s == seen[0]);
+    auto const& h = c->headers();
+    CHECK(&h == seen[0]);
+
+    std::vector<std::string> tags;
+    for (auto [it, end] = h.equal_range("X-Tag"); it != end; ++it) tags.emplace_back(it->value());
+    CHECK(tags == std::vector<std::string>{"one", "two"});
+    CHECK(h["X-Long"] == long_value);
+    CHECK(h.count("X-Empty") == 1);
+    CHECK(h["X-Empty"].empty());
+    CHECK(h.count(http::field::host) == 1);
+    CHECK(h[http::field::user_agent] == "probe/1");
+    // In the order the request had them (Beast's insert put the second X-Tag after the first).
+    std::vector<std::string> names;
+    for (auto const& f : h) names.emplace_back(f.name_string());
+    auto const first_tag = std::find(names.begin(), names.end(), "X-Tag");
+    REQUIRE(std::distance(first_tag, names.end()) >= 4);
+    CHECK(std::vector<std::string>(first_tag, first_tag + 4) ==
+          std::vector<std::string>{"X-Tag", "x-tag", "X-Long", "X-Empty"});
+    REQUIRE_FALSE(cli.close());
+    srv.stop();
+}
+
 // ---------------------------------------------------------------------------------------------
 // 3. Messages: the seed's welcome, echo keeping the opcode, empty messages
 // ---------------------------------------------------------------------------------------------

@@ -34,11 +34,13 @@ detail::deferred_flush* flusher_for(asio::any_io_executor const& io) {
 }  // namespace
 
 connection::connection(executor_type strand, connection_info info, connection_options opts)
-    : strand_(std::move(strand)), io_executor_(inner_executor(strand_)), info_(std::move(info)), opts_(opts),
+    : strand_(std::move(strand)), id_(std::move(info.id)),
+      remote_address_(std::move(info.remote_address)), target_(std::move(info.target)), headers_(info.headers),
+      connected_at_(info.connected_at), opts_(opts),
       // Data items hold one of send_queue_limit reservations; the three extra slots are for at most
       // one ping, one close and one flush request, so enqueue() never finds the channel full.
       out_(strand_, opts_.send_queue_limit + 3), in_(strand_, inbound_capacity),
-      flusher_(flusher_for(io_executor_)),
+      flusher_(flusher_for(inner_executor(strand_))),
       wake_keepalive_(strand_) {}
 
 connection::~connection() = default;
@@ -55,18 +57,20 @@ bool connection::on_strand() const noexcept {
 
 bool connection::on_only_thread() const noexcept {
     if (!flusher_) return false;
-    auto const* io = io_executor_.target<asio::io_context::executor_type>();
+    if (auto const* s = strand_.target<io_strand>()) return s->get_inner_executor().running_in_this_thread();
+    auto const* io = strand_.target<asio::io_context::executor_type>();
     return io && io->running_in_this_thread();
 }
 
+connection::executor_type connection::io_executor() const { return inner_executor(strand_); }
+
 std::string connection::user_agent() const {
-    auto it = info_.headers.find(http::field::user_agent);
-    return it == info_.headers.end() ? std::string{} : std::string{it->value()};
+    return std::string{headers_.find("User-Agent")};
 }
 
 std::chrono::milliseconds connection::uptime() const {
     return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now() -
-                                                                 info_.connected_at);
+                                                                 connected_at_);
 }
 
 error_code connection::disconnect_reason() const {

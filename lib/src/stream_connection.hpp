@@ -317,7 +317,7 @@ private:
                         // work that is ready to run (the publisher's next messages among it).
                         ++yields;
                         just_yielded = true;
-                        co_await asio::post(io_executor_, use_loop_awaitable);
+                        co_await asio::post(io_executor(), use_loop_awaitable);
                         continue;
                     }
                     if (yields > 0) adapt_broadcast_yields(fruitful);
@@ -435,7 +435,7 @@ private:
         count(&metrics::messages_out);
         count(&metrics::bytes_out, item.msg.size());
         if (item.from_elsewhere) {  // part of a broadcast: written once the burst is over
-            if (!std::exchange(flush_deferred_pending_, true)) flusher_->add(shared_from_this(), io_executor_);
+            if (!std::exchange(flush_deferred_pending_, true)) flusher_->add(shared_from_this(), io_executor());
             return true;
         }
         // Who sends it to the kernel: a facade's consumer promised to say when its batch ends
