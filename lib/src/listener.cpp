@@ -352,11 +352,17 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
                              std::move(static_cast<http::fields&>(req)), std::chrono::system_clock::now()};
         auto conn = detail::make_connection(std::move(ws), beast::role_type::server, std::move(info), cfg_.connection());
         conn->attach_metrics(metrics_);
-        conn->on_finished([this, address = remote.address()](connection& c) {
+        auto const left = [this](connection& c) {
             registry_.remove(c.id());
             release_slot();
-            per_ip_->release(address);
             metrics_->connections_current.fetch_sub(1, std::memory_order_relaxed);
+        };
+        // The peer's address only when connections are counted per address: with it the hook
+        // no longer fits std::function's inline storage (a heap block per connection).
+        if (cfg_.max_connections_per_ip == 0) conn->on_finished(left);
+        else conn->on_finished([this, left, address = remote.address()](connection& c) {
+            left(c);
+            per_ip_->release(address);
         });
         registry_.add(conn);
         bump(metrics_->connections_accepted);
