@@ -65,16 +65,19 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     }
     stream.socket().set_option(tcp::no_delay(true), cec);
 
-    // The socket alone goes on (see tcp_websocket), with what is left of the budget for the upgrade.
+    // The socket alone goes on, with what is left of the budget for the upgrade.
     auto const left = deadline - std::chrono::steady_clock::now();
-    tcp_websocket ws{stream.release_socket()};
-    set_handshake_timeout(ws, std::max(left, decltype(left){1}));
-    ws.set_option(websocket::stream_base::decorator([headers = cfg.headers](websocket::request_type& req) {
-        req.set(http::field::user_agent, "wscoro/0.1");
-        for (auto const& field : headers) req.set(field.name_string(), field.value());
-    }));
+    auto any_ws = make_tcp_websocket(stream.release_socket());
     websocket::response_type res;
-    auto [hec] = co_await ws.async_handshake(res, url.host_header(), url.target, use_heap_tuple());
+    auto handshake = std::visit([&](auto& ws) {
+        set_handshake_timeout(ws, std::max(left, decltype(left){1}));
+        ws.set_option(websocket::stream_base::decorator([headers = cfg.headers](websocket::request_type& req) {
+            req.set(http::field::user_agent, "wscoro/0.1");
+            for (auto const& field : headers) req.set(field.name_string(), field.value());
+        }));
+        return ws.async_handshake(res, url.host_header(), url.target, use_heap_tuple());
+    }, any_ws);
+    auto [hec] = co_await std::move(handshake);
     if (hec == websocket::error::upgrade_declined)
         co_return fail(error::upgrade_rejected, "upgrade to " + cfg.url + " rejected: server answered " +
                                                     std::to_string(res.result_int()) + " " +
@@ -85,11 +88,13 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     }
     if (auto why = unrequested_negotiation(res, cfg.headers); !why.empty())
         co_return fail(error::upgrade_rejected, "WebSocket handshake with " + url.host_header() + ": " + why);
-    set_handshake_timeout(ws);  // none: from here on the keepalive loop watches
 
     connection_info info{make_connection_id(), to_string(ep), url.target,
                          static_cast<http::fields const&>(res), std::chrono::system_clock::now()};
-    auto conn = make_connection(std::move(ws), beast::role_type::client, std::move(info), cfg.connection());
+    auto conn = std::visit([&](auto& ws) {
+        set_handshake_timeout(ws);  // none: from here on the keepalive loop watches
+        return make_connection(std::move(ws), beast::role_type::client, std::move(info), cfg.connection());
+    }, any_ws);
     conn->spawn_run([](std::exception_ptr e, error_code) {
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });

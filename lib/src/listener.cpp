@@ -332,12 +332,15 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
         pending->upgraded = true;
         // The socket alone goes on: Beast's tcp_stream served the HTTP stage's timeouts; the
         // WebSocket stream's own timer bounds the answer to the upgrade.
-        detail::tcp_websocket ws{stream->release_socket()};
-        detail::set_handshake_timeout(ws, cfg_.handshake_timeout);
-        ws.set_option(websocket::stream_base::decorator(
-            [](websocket::response_type& res) { res.set(http::field::server, detail::server_name); }));
-        // Beast validates the request (version 13, key, ...) and answers 400/426 itself on failure.
-        auto [aec] = co_await ws.async_accept(req, use_heap_tuple());
+        auto any_ws = detail::make_tcp_websocket(stream->release_socket());
+        auto accepted = std::visit([&](auto& ws) {
+            detail::set_handshake_timeout(ws, cfg_.handshake_timeout);
+            ws.set_option(websocket::stream_base::decorator(
+                [](websocket::response_type& res) { res.set(http::field::server, detail::server_name); }));
+            // Beast validates the request (version 13, key, ...) and answers 400/426 itself on failure.
+            return ws.async_accept(req, use_heap_tuple());
+        }, any_ws);
+        auto [aec] = co_await std::move(accepted);
         if (aec) {
             release_slot();
             per_ip_->release(remote.address());
@@ -345,12 +348,14 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
             report(aec, "WebSocket upgrade from " + peer + ": " + aec.message());
             break;
         }
-        detail::set_handshake_timeout(ws);  // none: from here on the keepalive loop watches
         // The request's headers move into the connection (no second copy per connection).
         std::string target{req.target()};
         connection_info info{detail::make_connection_id(), peer, std::move(target),
                              std::move(static_cast<http::fields&>(req)), std::chrono::system_clock::now()};
-        auto conn = detail::make_connection(std::move(ws), beast::role_type::server, std::move(info), cfg_.connection());
+        auto conn = std::visit([&](auto& ws) {
+            detail::set_handshake_timeout(ws);  // none: from here on the keepalive loop watches
+            return detail::make_connection(std::move(ws), beast::role_type::server, std::move(info), cfg_.connection());
+        }, any_ws);
         conn->attach_metrics(metrics_);
         auto const left = [this](connection& c) {
             registry_.remove(c.id());

@@ -1,6 +1,7 @@
 #pragma once
 // The connection's loops over one transport. NextLayer is the stream under the WebSocket layer:
 // a TCP socket today, an SSL stream over one for wss:// later; both share this code.
+#include "concrete_socket.hpp"
 #include "corked_stream.hpp"
 #include "frame_header.hpp"
 #include "deferred_flush.hpp"
@@ -24,6 +25,7 @@
 #include <boost/beast/websocket/stream.hpp>
 
 #include <cstring>
+#include <variant>
 
 namespace wscoro::detail {
 
@@ -61,6 +63,19 @@ template <class NextLayer> using corked_websocket = websocket::stream<corked_str
 /// the WebSocket stream's own timeout (set_handshake_timeout); the keepalive loop watches after it.
 using tcp_websocket = corked_websocket<asio::ip::tcp::socket>;
 
+/// The WebSocket stream over a connection's TCP socket, of whichever type with_concrete_socket
+/// gave the socket. Its handshake runs in the caller's frame through std::visit: a coroutine per
+/// type would free its frame after the handshake into Asio's per-thread cache, where the new
+/// connection's long-lived frames would reuse the larger block (~150 bytes lost per connection).
+using any_tcp_websocket = std::variant<corked_websocket<asio::ip::tcp::socket>,
+                                       corked_websocket<tcp_socket_on<io_executor>>,
+                                       corked_websocket<tcp_socket_on<io_strand>>>;
+inline any_tcp_websocket make_tcp_websocket(asio::ip::tcp::socket socket) {
+    return with_concrete_socket(std::move(socket), [](auto s) {
+        return any_tcp_websocket{std::in_place_type<corked_websocket<decltype(s)>>, std::move(s)};
+    });
+}
+
 /// The WebSocket stream's own timer bounds its upgrade: `budget` for the handshake, then (the
 /// default, none) nothing, since Beast would also time closing handshakes, which are ours to time.
 template <class Stream>
@@ -68,14 +83,12 @@ void set_handshake_timeout(Stream& ws, websocket::stream_base::duration budget =
     ws.set_option(websocket::stream_base::timeout{budget, websocket::stream_base::none(), false});
 }
 
-/// LoopExecutor: what the loops' coroutines hold their executor as. The connection's own
-/// executor, concretely when it is one of the two kinds make_connection_executor makes (an
-/// io_context's executor, or a strand of one), else type-erased (connection::executor_type).
-/// The type-erased one is 56 bytes against 8 (a strand of one: 24), and each spawned loop holds
-/// four copies (its entry point's arguments, work guards and promise): about 0.2 KB per loop of an
-/// idle connection. The strand's instantiation serves `asio::io_context ioc;` run by any number of
-/// threads, as the co_await examples do: 0.6 KB less per connection than the type-erased one.
-template <class NextLayer, class LoopExecutor = connection::executor_type>
+/// LoopExecutor: what the loops' coroutines hold their executor as: the stream's executor type.
+/// The type-erased one (connection::executor_type) is 56 bytes against 8 (a strand of an
+/// io_context: 24), and each spawned loop holds four copies (its entry point's arguments, work
+/// guards and promise): about 0.2 KB per loop of an idle connection. The listener and connect()
+/// hand over sockets of the concrete types when they can (concrete_socket.hpp).
+template <class NextLayer, class LoopExecutor = typename NextLayer::executor_type>
 class stream_connection final : public connection {
 public:
     using ws_stream = corked_websocket<NextLayer>;
@@ -317,7 +330,7 @@ private:
                         // work that is ready to run (the publisher's next messages among it).
                         ++yields;
                         just_yielded = true;
-                        co_await asio::post(io_executor(), use_loop_awaitable);
+                        co_await behind_ready_work();
                         continue;
                     }
                     if (yields > 0) adapt_broadcast_yields(fruitful);
@@ -415,6 +428,10 @@ private:
                 co_return asio::error::operation_aborted;
         }
     }
+
+    // One pass of the io_context behind the work ready to run. Not in the write loop's own co_await:
+    // its frame would keep the executor argument (56 bytes) for the connection's life.
+    loop<void> behind_ready_work() { return asio::post(io_executor(), use_loop_awaitable); }
 
     // The write loop's wait for an item: the item goes straight into `item`, not through a
     // (error_code, outbound) result and a copy of it in the loop's frame.
@@ -545,7 +562,7 @@ private:
 
     LoopExecutor loop_executor() const noexcept {
         if constexpr (std::is_same_v<LoopExecutor, executor_type>) return get_executor();
-        else return *get_executor().template target<LoopExecutor>();  // make_connection checked
+        else return *get_executor().template target<LoopExecutor>();  // the stream's own
     }
 
     // Not coroutines: the 128-byte close_reason and ping_data live in their operation's state while
@@ -573,21 +590,16 @@ private:
     asio::steady_timer& close_done() { return waiters(close_done_); }
 };
 
-/// Wraps an upgraded stream; the caller then co_spawns run() on the connection's executor.
+/// Wraps an upgraded stream; the caller then co_spawns run() on the connection's executor. The
+/// loops hold the stream's executor type (see concrete_socket.hpp).
 template <class NextLayer>
 connection_ptr make_connection(corked_websocket<NextLayer> ws, beast::role_type role, connection_info info,
                                connection_options opts) {
-    using io_executor = asio::io_context::executor_type;
-    using io_strand = asio::strand<io_executor>;
-    if (ws.get_executor().template target<io_executor>())
-        return std::make_shared<stream_connection<NextLayer, io_executor>>(std::move(ws), role, std::move(info), opts);
-    if (ws.get_executor().template target<io_strand>())
-        return std::make_shared<stream_connection<NextLayer, io_strand>>(std::move(ws), role, std::move(info), opts);
     return std::make_shared<stream_connection<NextLayer>>(std::move(ws), role, std::move(info), opts);
 }
 
 extern template class stream_connection<asio::ip::tcp::socket>;
-extern template class stream_connection<asio::ip::tcp::socket, asio::io_context::executor_type>;
-extern template class stream_connection<asio::ip::tcp::socket, asio::strand<asio::io_context::executor_type>>;
+extern template class stream_connection<tcp_socket_on<io_executor>>;
+extern template class stream_connection<tcp_socket_on<io_strand>>;
 
 }  // namespace wscoro::detail
