@@ -211,7 +211,6 @@ private:
             // the replies per write at 16 messages in flight. A new string asks for its inline
             // 15 bytes: a connection that has received nothing holds no receive buffer.
             auto payload = take_payload_string(opts_.read_buffer_size);
-            auto buf = asio::dynamic_buffer(*payload);
             auto const usual = std::min(opts_.read_buffer_size, beast_first_read);
             auto const first =
                 payload->capacity() <= small_read ? small_read : std::max(payload->capacity(), usual);
@@ -224,9 +223,14 @@ private:
             // moment: read after that (see corked_stream::park_read). Not while closing: Beast's
             // close operation reads the peer's reply, and no flush follows that read.
             cork().read_after_flush(answers_pending && prompt_consumer_ && !close_sent_);
-            std::tie(ec, std::ignore) = co_await ws_.async_read_some(buf, first, wait_tuple);
+            // Into the string's bytes, not through a dynamic buffer: Beast's operation for those
+            // wraps this one in another state (88 bytes more, held while the connection is idle).
+            // Sizing the string costs what the dynamic buffer's prepare() did (it resizes too).
+            payload->resize(first);
+            std::size_t got = 0;
+            std::tie(ec, got) = co_await ws_.async_read_some(asio::buffer(*payload), wait_tuple);
             cork().read_after_flush(false);  // Beast had a whole frame already: no read was made
-            payload->resize(buf.size());  // the dynamic buffer's size: what it committed
+            payload->resize(got);
             if (!ec && !ws_.is_message_done()) {
                 if (cancelled(cs))
                     co_return asio::error::operation_aborted;
