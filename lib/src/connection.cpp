@@ -40,8 +40,7 @@ connection::connection(executor_type strand, connection_info info, connection_op
       // Data items hold one of send_queue_limit reservations; the three extra slots are for at most
       // one ping, one close and one flush request, so enqueue() never finds the channel full.
       out_(strand_, opts_.send_queue_limit + 3), in_(strand_, inbound_capacity),
-      flusher_(flusher_for(inner_executor(strand_))),
-      wake_keepalive_(strand_) {}
+      flusher_(flusher_for(inner_executor(strand_))) {}
 
 connection::~connection() = default;
 
@@ -187,7 +186,7 @@ void connection::abort(error_code why) {
         self->state_.store(state::closing, std::memory_order_release);
         self->abort_reason_ = why;
         self->drop_queued_ = true;
-        self->wake_keepalive_.cancel();  // the keepalive loop returns abort_reason_, ending run()
+        self->wake_keepalive();  // the keepalive loop returns abort_reason_, ending run()
     });
 }
 

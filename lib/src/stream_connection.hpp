@@ -475,6 +475,8 @@ private:
         if (cork().reading()) cork().flush();
     }
 
+    void wake_keepalive() override { wake_keepalive_.cancel(); }
+
     void flush_deferred() override {
         flush_deferred_pending_ = false;
         if (!loops_ended_) cork().flush();  // afterwards the stream may go (see run_here)
@@ -588,6 +590,10 @@ private:
     bool loops_ended_ = false;               // nothing may start a write any more
     std::optional<error_code> close_result_;  // how our closing handshake ended
     std::unique_ptr<asio::steady_timer> close_done_;  // see close_done()
+    // The keepalive loop's timer; abort() cancels it. Of the loops' executor type: a timer and its
+    // pending wait each hold a copy of the executor, 8 bytes rather than 56 when it is concrete.
+    asio::basic_waitable_timer<std::chrono::steady_clock, asio::wait_traits<std::chrono::steady_clock>, LoopExecutor>
+        wake_keepalive_{loop_executor()};
 
     // Cancelled when close_result_ is set. Made by its first user (a connection that closes): a
     // timer is 120 bytes that an idle connection need not hold.

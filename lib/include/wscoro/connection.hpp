@@ -234,6 +234,8 @@ protected:
     virtual void consumer_idle() = 0;
     /// deferred_flush: the burst of deliveries that try_write_now() appended is over.
     virtual void flush_deferred() = 0;
+    /// abort(): the keepalive loop looks at abort_reason_ now (and ends run() with it).
+    virtual void wake_keepalive() = 0;
     /// On the io_context's thread, when that is the only one (see deferred_flush).
     bool on_only_thread() const noexcept;
     void request_ping();                  // keepalive loop: queue one ping unless one is waiting
@@ -278,7 +280,6 @@ protected:
     bool prompt_consumer_ = false;   // the consumer is a facade's: it answers without suspending
     detail::deferred_flush* const flusher_;  // when one thread runs the io_context, else null
     bool flush_deferred_pending_ = false;    // added to flusher_, flush_deferred() not yet run
-    asio::steady_timer wake_keepalive_;  // cancelled to make the keepalive loop look at abort_reason_
     std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
     std::optional<std::chrono::steady_clock::time_point> write_deadline_;  // while a write is in flight
     std::optional<std::chrono::steady_clock::time_point> close_deadline_;  // after our close frame went out
