@@ -11,6 +11,7 @@
 #include <wscoro/config.hpp>
 #include <wscoro/detail/packed_headers.hpp>
 #include <wscoro/detail/ring_queue.hpp>
+#include <wscoro/detail/small_mutex.hpp>
 #include <wscoro/error.hpp>
 #include <wscoro/http.hpp>
 #include <wscoro/message.hpp>
@@ -318,7 +319,7 @@ private:
     std::unique_ptr<asio::steady_timer> closed_;  // async_wait_closed waiters; finish() cancels
     std::function<void(connection&)> finished_hook_;
 
-    mutable std::mutex end_mutex_;  // guards the three fields below, read from any thread
+    mutable detail::small_mutex end_mutex_;  // guards the three fields below, read from any thread
     error_code reason_;
     close_code last_close_code_ = close_code::none;  // last_close(), in parts (see outbound)
     std::string last_close_reason_;
