@@ -58,13 +58,11 @@ inline auto use_heap_tuple() { return asio::bind_allocator(heap_allocator<void>{
 
 /// The WebSocket stream of a connection over NextLayer: writes are batched (corked_stream.hpp).
 template <class NextLayer> using corked_websocket = websocket::stream<corked_stream<NextLayer>>;
-/// Over a plain socket, not Beast's tcp_stream: its timeouts (a timer per direction and a rate
-/// timer, 544 bytes of heap per connection) would serve the handshake only, and the handshake has
-/// the WebSocket stream's own timeout (set_handshake_timeout); the keepalive loop watches after it.
-using tcp_websocket = corked_websocket<asio::ip::tcp::socket>;
-
 /// The WebSocket stream over a connection's TCP socket, of whichever type with_concrete_socket
-/// gave the socket. Its handshake runs in the caller's frame through std::visit: a coroutine per
+/// gave the socket. A plain socket, not Beast's tcp_stream: its timeouts (a timer per direction
+/// and a rate timer, 544 bytes of heap per connection) would serve the handshake only, and the
+/// handshake has the WebSocket stream's own timeout (set_handshake_timeout); the keepalive loop
+/// watches after it. Its handshake runs in the caller's frame through std::visit: a coroutine per
 /// type would free its frame after the handshake into Asio's per-thread cache, where the new
 /// connection's long-lived frames would reuse the larger block (~150 bytes lost per connection).
 using any_tcp_websocket = std::variant<corked_websocket<asio::ip::tcp::socket>,
