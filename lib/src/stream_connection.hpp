@@ -222,7 +222,7 @@ private:
             // close operation reads the peer's reply, and no flush follows that read.
             cork().read_after_flush(answers_pending && prompt_consumer_ && !close_sent_);
             // Into the string's bytes, not through a dynamic buffer: Beast's operation for those
-            // wraps this one in another state (88 bytes more, held while the connection is idle).
+            // wraps this one in another state (80 bytes more, held while the connection is idle).
             // Sizing the string costs what the dynamic buffer's prepare() did (it resizes too).
             payload->resize(first);
             std::size_t got = 0;
