@@ -352,10 +352,8 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
         std::string target{req.target()};
         connection_info info{detail::make_connection_id(), peer, std::move(target),
                              std::move(static_cast<http::fields&>(req)), std::chrono::system_clock::now()};
-        auto conn = std::visit([&](auto& ws) {
-            detail::set_handshake_timeout(ws);  // none: from here on the keepalive loop watches
-            return detail::make_connection(std::move(ws), beast::role_type::server, std::move(info), cfg_.connection());
-        }, any_ws);
+        auto conn = detail::make_connection(std::move(any_ws), beast::role_type::server, std::move(info),
+                                            cfg_.connection());
         conn->attach_metrics(metrics_);
         auto const left = [this](connection& c) {
             registry_.remove(c.id());

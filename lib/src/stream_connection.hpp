@@ -606,6 +606,18 @@ connection_ptr make_connection(corked_websocket<NextLayer> ws, beast::role_type 
     return std::make_shared<stream_connection<NextLayer>>(std::move(ws), role, std::move(info), opts);
 }
 
+/// The same, for a stream of any_tcp_websocket, once its handshake succeeded: the handshake's
+/// timeout goes off (from here on the keepalive loop watches).
+inline connection_ptr make_connection(any_tcp_websocket ws, beast::role_type role, connection_info info,
+                                      connection_options opts) {
+    return std::visit(
+        [&](auto& upgraded) {
+            set_handshake_timeout(upgraded);
+            return make_connection(std::move(upgraded), role, std::move(info), opts);
+        },
+        ws);
+}
+
 extern template class stream_connection<asio::ip::tcp::socket>;
 extern template class stream_connection<tcp_socket_on<io_executor>>;
 extern template class stream_connection<tcp_socket_on<io_strand>>;
