@@ -12,7 +12,12 @@
 #include <boost/asio/experimental/parallel_group.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/append.hpp>
 #include <boost/asio/as_tuple.hpp>
+#include <boost/asio/bind_cancellation_slot.hpp>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/bind_allocator.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/deferred.hpp>
@@ -130,11 +135,8 @@ private:
     };
 
     // The first loop to finish decides the outcome; the group cancels the others and waits for
-    // them, so no loop outlives run_here. A deferred operation, awaited in run_here's own frame
-    // (72 bytes more there) rather than in a coroutine of use_awaitable's (352 bytes). With the
-    // type-erased executor the group's three spawns, 56 bytes of executor each, made it a wash.
-    // The group's seven results fold into a loops_end before they reach the frame, which keeps
-    // the result of its co_await for the connection's life: 24 bytes instead of 96.
+    // them, so no loop outlives the group's completion (start_loops). A deferred operation: the
+    // group's seven results fold into one loops_end for that completion.
     auto join_loops() {
         auto const ex = loop_executor();
         return asio::experimental::make_parallel_group(
@@ -149,33 +151,59 @@ private:
                });
     }
 
+    // run() for co_await code: the same start as spawn_run's, completing into the awaiting
+    // coroutine (on its executor, which keeps work meanwhile). Cancelling the co_await cancels the
+    // group, which cancels the loops: the connection ends with operation_aborted.
     asio::awaitable<error_code> run_loops() override {
-        if constexpr (std::is_same_v<LoopExecutor, executor_type>) return run_here();
-        else return asio::co_spawn(loop_executor(), run_here(), asio::use_awaitable);
+        return asio::async_initiate<decltype(asio::use_awaitable) const, void(std::exception_ptr, error_code)>(
+            [self = std::static_pointer_cast<stream_connection>(shared_from_this())](auto handler) {
+                auto const slot = asio::get_associated_cancellation_slot(handler);
+                auto work = asio::make_work_guard(asio::get_associated_executor(handler, self->get_executor()));
+                auto on_end = [handler = std::move(handler), work = std::move(work)](std::exception_ptr e,
+                                                                                    error_code why) mutable {
+                    auto const ex = work.get_executor();
+                    work.reset();
+                    asio::dispatch(ex, asio::append(std::move(handler), std::move(e), why));
+                };
+                asio::dispatch(self->loop_executor(), [self, slot, on_end = std::move(on_end)]() mutable {
+                    self->start_loops(asio::bind_cancellation_slot(slot, std::move(on_end)));
+                });
+            },
+            asio::use_awaitable);
     }
 
     void spawn_loops(run_completion on_end) override {
-        // The connection lives until its loops and run_here have ended, whoever else lets go of it.
-        asio::co_spawn(loop_executor(), run_here(),
-                       [self = shared_from_this(), on_end = std::move(on_end)](std::exception_ptr e, error_code why) {
-                           on_end(e, why);
-                       });
+        // Like co_spawn: the loops start on their executor, at once when called there.
+        asio::dispatch(loop_executor(), [self = std::static_pointer_cast<stream_connection>(shared_from_this()),
+                                         on_end = std::move(on_end)]() mutable {
+            self->start_loops(std::move(on_end));
+        });
     }
 
-    // run(): the loops, then the end of the connection.
-    loop<error_code> run_here() {
-        auto [why, thrown] = co_await join_loops();
-        loops_ended_ = true;
-        if (thrown) std::rethrow_exception(thrown);  // a bug, not an I/O error
-        error_code ignored;
-        beast::get_lowest_layer(ws_).close(ignored);
-        // The corked stream's background write refers to it: let it end (aborted) before *this can go.
-        co_await cork().async_wait_idle(use_tuple);
-        // After an overflow the connection was closed because of it: whatever ended it next (the
-        // closing handshake, or the write that the slow peer never read timing out) follows from it.
-        if (close_error_) why = close_error_;
-        finish(why);
-        co_return why;
+    // The loops, then the end of the connection; on_end(thrown, why) after finish(why). Not a
+    // coroutine that awaits the group and then this: its frame and spawn (0.7 KB) would wait as
+    // long as the connection lives, for nothing the group's completion handler cannot do. The
+    // connection lives until on_end was called, whoever else lets go of it.
+    template <class Handler> void start_loops(Handler on_end) {
+        join_loops()(asio::bind_executor(
+            loop_executor(), [self = std::static_pointer_cast<stream_connection>(shared_from_this()),
+                              on_end = std::move(on_end)](loops_end end) mutable {
+                self->loops_ended_ = true;
+                if (end.thrown) return std::move(on_end)(std::move(end.thrown), error_code{});  // a bug
+                error_code ignored;
+                beast::get_lowest_layer(self->ws_).close(ignored);
+                // The corked stream's background write refers to it: let it end (aborted) before
+                // *this can go.
+                auto& cork = self->cork();
+                cork.async_wait_idle([self = std::move(self), why = end.why, on_end = std::move(on_end)](error_code) mutable {
+                    // After an overflow the connection was closed because of it: whatever ended it
+                    // next (the closing handshake, or the write that the slow peer never read timing
+                    // out) follows from it.
+                    if (self->close_error_) why = self->close_error_;
+                    self->finish(why);
+                    std::move(on_end)(std::exception_ptr{}, why);
+                });
+            }));
     }
 
     // Cancellation: once run_here's group has cancelled a loop (another loop ended first), any
