@@ -58,7 +58,8 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     if (rec) co_return fail(rec, "resolve " + url.host + ": " + rec.message());
     auto const deadline = std::chrono::steady_clock::now() + cfg.handshake_timeout;
     stream.expires_at(deadline);
-    auto [cec, ep] = co_await stream.async_connect(endpoints, use_heap_tuple());
+    // Beast's connect to a range of endpoints wants an old-style token: not use_heap_tuple().
+    auto [cec, ep] = co_await stream.async_connect(endpoints, asio::bind_allocator(heap_allocator<void>{}, use_tuple));
     if (cec) {
         cec = timeout_as_handshake(cec);
         co_return fail(cec, "connect to " + url.host_header() + ": " + cec.message());
@@ -69,15 +70,14 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
     auto const left = deadline - std::chrono::steady_clock::now();
     auto any_ws = make_tcp_websocket(stream.release_socket());
     websocket::response_type res;
-    auto handshake = std::visit([&](auto& ws) {
+    auto [hec] = co_await async_on_websocket(any_ws, [&](auto& ws, auto handler) {
         set_handshake_timeout(ws, std::max(left, decltype(left){1}));
         ws.set_option(websocket::stream_base::decorator([headers = cfg.headers](websocket::request_type& req) {
             req.set(http::field::user_agent, "wscoro/0.1");
             for (auto const& field : headers) req.set(field.name_string(), field.value());
         }));
-        return ws.async_handshake(res, url.host_header(), url.target, use_heap_tuple());
-    }, any_ws);
-    auto [hec] = co_await std::move(handshake);
+        ws.async_handshake(res, url.host_header(), url.target, std::move(handler));
+    });
     if (hec == websocket::error::upgrade_declined)
         co_return fail(error::upgrade_rejected, "upgrade to " + cfg.url + " rejected: server answered " +
                                                     std::to_string(res.result_int()) + " " +

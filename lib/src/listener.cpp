@@ -333,14 +333,13 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
         // The socket alone goes on: Beast's tcp_stream served the HTTP stage's timeouts; the
         // WebSocket stream's own timer bounds the answer to the upgrade.
         auto any_ws = detail::make_tcp_websocket(stream->release_socket());
-        auto accepted = std::visit([&](auto& ws) {
+        auto [aec] = co_await detail::async_on_websocket(any_ws, [&](auto& ws, auto handler) {
             detail::set_handshake_timeout(ws, cfg_.handshake_timeout);
             ws.set_option(websocket::stream_base::decorator(
                 [](websocket::response_type& res) { res.set(http::field::server, detail::server_name); }));
             // Beast validates the request (version 13, key, ...) and answers 400/426 itself on failure.
-            return ws.async_accept(req, use_heap_tuple());
-        }, any_ws);
-        auto [aec] = co_await std::move(accepted);
+            ws.async_accept(req, std::move(handler));
+        });
         if (aec) {
             release_slot();
             per_ip_->release(remote.address());

@@ -4,6 +4,7 @@
 #include "concrete_socket.hpp"
 #include "corked_stream.hpp"
 #include "frame_header.hpp"
+#include "heap_tuple.hpp"
 #include "deferred_flush.hpp"
 #include "payload_cache.hpp"
 
@@ -42,24 +43,6 @@ inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);  // (ec, 
 /// every co_await of a frame its own slot for the operation, so the other waits keep use_tuple.
 inline constexpr auto wait_tuple = asio::as_tuple(asio::deferred);
 
-/// Plain operator new and delete. Not std::allocator: Asio takes std::allocator<void> to mean "no
-/// allocator of its own" and recycles the operation's memory as usual.
-template <class T> struct heap_allocator {
-    using value_type = T;
-    heap_allocator() = default;
-    template <class U> heap_allocator(heap_allocator<U> const&) noexcept {}
-    T* allocate(std::size_t n) { return std::allocator<T>{}.allocate(n); }
-    void deallocate(T* p, std::size_t n) noexcept { std::allocator<T>{}.deallocate(p, n); }
-    template <class U> bool operator==(heap_allocator<U> const&) const noexcept { return true; }
-};
-
-/// use_tuple for the one-off operations of accepting and upgrading a connection: their memory
-/// comes from the heap and goes back to it, not to Asio's per-thread recycling cache. A block left
-/// in that cache goes to the next operation it fits, so the new connection's long waits (its socket
-/// read, timer and channel receives) each held a block sized for an HTTP read or write: about
-/// 1.2 KB more per idle connection. One heap allocation per handshake operation costs nothing
-/// measurable.
-inline auto use_heap_tuple() { return asio::bind_allocator(heap_allocator<void>{}, use_tuple); }
 
 /// The WebSocket stream of a connection over NextLayer: writes are batched (corked_stream.hpp).
 template <class NextLayer> using corked_websocket = websocket::stream<corked_stream<NextLayer>>;
@@ -77,6 +60,17 @@ inline any_tcp_websocket make_tcp_websocket(asio::ip::tcp::socket socket) {
     return with_concrete_socket(std::move(socket), [](auto s) {
         return any_tcp_websocket{std::in_place_type<corked_websocket<decltype(s)>>, std::move(s)};
     });
+}
+
+/// One operation on the stream that `any_ws` holds, awaitable as one type whichever that is:
+/// start(ws, handler) starts it with handler: void(error_code). Through use_heap_tuple().
+template <class Start> auto async_on_websocket(any_tcp_websocket& any_ws, Start start) {
+    auto token = use_heap_tuple();
+    return asio::async_initiate<decltype(token), void(error_code)>(
+        [&any_ws, start = std::move(start)](auto handler) mutable {
+            std::visit([&](auto& ws) { start(ws, std::move(handler)); }, any_ws);
+        },
+        token);
 }
 
 /// The WebSocket stream's own timer bounds its upgrade: `budget` for the handshake, then (the
