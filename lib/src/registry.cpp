@@ -4,8 +4,8 @@ namespace wscoro {
 
 void connection_registry::add(connection_ptr c) {
     std::lock_guard lock{mutex_};
-    auto id = c->id();
-    by_id_.emplace(std::move(id), std::move(c));
+    std::string_view const id = c->id();  // the connection's own string, alive while it is here
+    by_id_.emplace(id, std::move(c));
 }
 
 void connection_registry::remove(std::string_view id) {

@@ -111,7 +111,7 @@ public:
                 record_close(static_cast<close_code>(r.code), {r.reason.data(), r.reason.size()});
                 // Beast answers and tears down inside the pending read; as a client it then waits
                 // for the server to close TCP. Bound that wait like our own closing handshake.
-                if (!close_deadline_) close_deadline_ = std::chrono::steady_clock::now() + opts_.write_wait;
+                if (close_deadline_ == no_deadline) close_deadline_ = std::chrono::steady_clock::now() + opts_.write_wait;
             }
         });
     }
@@ -409,7 +409,7 @@ private:
                 wrote = {};
                 break;
             }
-            write_deadline_.reset();
+            write_deadline_ = no_deadline;
             if (wrote) co_return wrote;
         }
     }
@@ -520,8 +520,8 @@ private:
             if (cancelled(cs))  // see read_loop
                 co_return asio::error::operation_aborted;
             if (now - last_seen_ >= opts_.pong_wait) co_return error::pong_timeout;
-            if (write_deadline_ && now >= *write_deadline_) co_return error::write_timeout;
-            if (close_deadline_ && now >= *close_deadline_)  // the peer never answered our close
+            if (now >= write_deadline_) co_return error::write_timeout;
+            if (now >= close_deadline_)  // the peer never answered our close
                 co_return close_error_ ? close_error_ : error_code{websocket::error::closed};
             if (now >= next_ping) {
                 request_ping();
@@ -530,7 +530,7 @@ private:
             // Wake for the next ping, the pong deadline, and at least every write_wait to look at
             // the write and close deadlines (set by the write loop without waking us).
             auto wake = std::min({next_ping, last_seen_ + opts_.pong_wait, now + opts_.write_wait});
-            if (close_deadline_) wake = std::min(wake, *close_deadline_);
+            wake = std::min(wake, close_deadline_);
             wake_keepalive_.expires_at(wake);
             auto [ec] = co_await wake_keepalive_.async_wait(wait_tuple);
             if (ec && !abort_reason_) co_return ec;  // cancelled by the group
@@ -602,9 +602,9 @@ private:
     }
 
     ws_stream ws_;
-    bool const server_;                      // the server role: frames are unmasked
     std::uint64_t read_progress_ = 0;        // the read loop moved on (see write_loop)
     unsigned broadcast_yields_ = min_broadcast_yields;  // see adapt_broadcast_yields
+    bool const server_;                      // the server role: frames are unmasked
     bool close_sent_ = false;                // our close frame is queued in Beast or gone
     bool peer_sent_close_ = false;           // the peer's close frame arrived
     bool loops_ended_ = false;               // nothing may start a write any more

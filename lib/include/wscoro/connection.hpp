@@ -275,21 +275,24 @@ protected:
     // The read loop waits on it while inbound_full(). Made by its first wait (waiters()): most
     // consumers keep up, and a timer is 120 bytes.
     std::unique_ptr<asio::steady_timer> inbound_taken_;
-    bool inbound_waiter_ = false;       // it does
+    detail::deferred_flush* const flusher_;  // when one thread runs the io_context, else null
+    std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
+    // Deadlines, no_deadline when there is none (not std::optional: 8 bytes each instead of 16).
+    static constexpr auto no_deadline = std::chrono::steady_clock::time_point::max();
+    std::chrono::steady_clock::time_point write_deadline_ = no_deadline;  // while a write is in flight
+    std::chrono::steady_clock::time_point close_deadline_ = no_deadline;  // after our close frame went out
+    error_code abort_reason_;   // set by abort(): the keepalive loop ends run() with it
+    error_code close_error_;    // reported instead of a clean close (e.g. send_queue_full)
+    std::shared_ptr<metrics> metrics_;
+    std::atomic<std::int64_t> last_rtt_us_{0};
+    // The flags sit together: scattered between 8-byte fields, each took 8 bytes.
+    bool inbound_waiter_ = false;    // the read loop waits on inbound_taken_
     bool write_parked_ = false;  // the write loop waits for an item: try_write_now() keeps the order
     bool consumer_flushes_ = false;  // a facade consumer is in a batch and calls consumer_idle() after it
     bool prompt_consumer_ = false;   // the consumer is a facade's: it answers without suspending
-    detail::deferred_flush* const flusher_;  // when one thread runs the io_context, else null
-    bool flush_deferred_pending_ = false;    // added to flusher_, flush_deferred() not yet run
-    std::chrono::steady_clock::time_point last_seen_ = std::chrono::steady_clock::now();
-    std::optional<std::chrono::steady_clock::time_point> write_deadline_;  // while a write is in flight
-    std::optional<std::chrono::steady_clock::time_point> close_deadline_;  // after our close frame went out
-    error_code abort_reason_;   // set by abort(): the keepalive loop ends run() with it
-    error_code close_error_;    // reported instead of a clean close (e.g. send_queue_full)
+    bool flush_deferred_pending_ = false;  // added to flusher_, flush_deferred() not yet run
     bool drop_queued_ = false;  // overflow or abort: skip queued data
     bool ping_queued_ = false;
-    std::shared_ptr<metrics> metrics_;
-    std::atomic<std::int64_t> last_rtt_us_{0};
 
 private:
     enum class state : unsigned char { open, closing, closed };
@@ -305,12 +308,8 @@ private:
     friend class detail::strand_consumer;
     friend class detail::deferred_flush;
 
-    std::atomic<state> state_{state::open};
-    bool inbound_ended_ = false;  // finish() ran: close in_ once the consumer has taken what it holds
     std::atomic<std::size_t> queued_{0};
     std::atomic<std::size_t> queued_bytes_{0};
-    bool close_queued_ = false;
-    bool flush_queued_ = false;
     // Made by their first waiter (on the strand): most connections never have one, and a timer is
     // 120 bytes.
     std::unique_ptr<asio::steady_timer> space_available_;  // async_send waiters; cancelled when a
@@ -318,11 +317,15 @@ private:
     std::size_t space_waiters_ = 0;
     std::unique_ptr<asio::steady_timer> closed_;  // async_wait_closed waiters; finish() cancels
     std::function<void(connection&)> finished_hook_;
-
-    mutable detail::small_mutex end_mutex_;  // guards the three fields below, read from any thread
-    error_code reason_;
-    close_code last_close_code_ = close_code::none;  // last_close(), in parts (see outbound)
-    std::string last_close_reason_;
+    error_code reason_;              // guarded by end_mutex_
+    std::string last_close_reason_;  // guarded by end_mutex_; last_close(), in parts (see outbound)
+    // The small fields together (see the flags above).
+    std::atomic<state> state_{state::open};
+    bool inbound_ended_ = false;  // finish() ran: close in_ once the consumer has taken what it holds
+    bool close_queued_ = false;
+    bool flush_queued_ = false;
+    mutable detail::small_mutex end_mutex_;  // guards reason_ and last_close_*, read from any thread
+    close_code last_close_code_ = close_code::none;  // guarded by end_mutex_
 
 
     struct send_op;

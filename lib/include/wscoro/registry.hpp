@@ -31,11 +31,10 @@ public:
     void abort_all(error_code why) const;
 
 private:
-    struct hash : std::hash<std::string_view> {
-        using is_transparent = void;
-    };
     mutable std::mutex mutex_;
-    std::unordered_map<std::string, connection_ptr, hash, std::equal_to<>> by_id_;
+    // Keyed by a view of the connection's id, which the entry's connection_ptr keeps alive: not a
+    // second copy of the string per connection.
+    std::unordered_map<std::string_view, connection_ptr> by_id_;
 };
 
 }  // namespace wscoro
