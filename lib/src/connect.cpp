@@ -91,7 +91,8 @@ asio::awaitable<std::tuple<error_code, connection_ptr>> connect(asio::any_io_exe
 
     connection_info info{make_connection_id(), to_string(ep), url.target,
                          static_cast<http::fields const&>(res), std::chrono::system_clock::now()};
-    auto conn = make_connection(std::move(any_ws), beast::role_type::client, std::move(info), cfg.connection());
+    auto conn = make_connection(std::move(any_ws), beast::role_type::client, std::move(info),
+                                std::make_shared<connection_options const>(cfg.connection()));
     conn->spawn_run([](std::exception_ptr e, error_code) {
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });

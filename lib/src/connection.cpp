@@ -33,13 +33,13 @@ detail::deferred_flush* flusher_for(asio::any_io_executor const& io) {
 }
 }  // namespace
 
-connection::connection(executor_type strand, connection_info info, connection_options opts)
+connection::connection(executor_type strand, connection_info info, std::shared_ptr<connection_options const> opts)
     : strand_(std::move(strand)), id_(std::move(info.id)),
       remote_address_(std::move(info.remote_address)), target_(std::move(info.target)), headers_(info.headers),
-      connected_at_(info.connected_at), opts_(opts),
+      connected_at_(info.connected_at), opts_(std::move(opts)),
       // Data items hold one of send_queue_limit reservations; the three extra slots are for at most
       // one ping, one close and one flush request, so enqueue() never finds the channel full.
-      out_(strand_, opts_.send_queue_limit + 3), in_(strand_, inbound_capacity),
+      out_(strand_, opts_->send_queue_limit + 3), in_(strand_, inbound_capacity),
       flusher_(flusher_for(inner_executor(strand_))) {}
 
 connection::~connection() = default;
@@ -99,12 +99,12 @@ asio::steady_timer& connection::waiters(std::unique_ptr<asio::steady_timer>& tim
 bool connection::try_reserve(std::size_t bytes) noexcept {
     auto n = queued_.load(std::memory_order_relaxed);
     do {
-        if (n >= opts_.send_queue_limit) return false;
+        if (n >= opts_->send_queue_limit) return false;
     } while (!queued_.compare_exchange_weak(n, n + 1, std::memory_order_relaxed));
     // The bytes: one message larger than send_queue_bytes still fits into an empty queue (else it
     // could never be sent); otherwise the total stays within the bound.
     auto const before = queued_bytes_.fetch_add(bytes, std::memory_order_relaxed);
-    if (before > 0 && before + bytes > opts_.send_queue_bytes) {
+    if (before > 0 && before + bytes > opts_->send_queue_bytes) {
         queued_bytes_.fetch_sub(bytes, std::memory_order_relaxed);
         queued_.fetch_sub(1, std::memory_order_relaxed);
         return false;
@@ -131,7 +131,7 @@ void connection::enqueue(outbound item) {
 error_code connection::send(message m) {
     if (!is_open()) return error::not_connected;
     if (!try_reserve(m.size())) {
-        if (opts_.on_overflow == overflow_policy::close_connection) overflowed();
+        if (opts_->on_overflow == overflow_policy::close_connection) overflowed();
         return error::send_queue_full;
     }
     // On the strand already (a callback replying): enqueue at once. (dispatch would run inline

@@ -118,7 +118,8 @@ struct listener::pending_handshakes {
 listener::listener(asio::any_io_executor ex, server_config cfg)
     : cfg_(std::move(cfg)), ex_(ex), strand_(asio::make_strand(ex)), acceptor_(strand_),
       drained_(strand_), per_ip_(std::make_unique<detail::address_limiter>(cfg_.max_connections_per_ip)),
-      pending_(std::make_unique<pending_handshakes>()) {}
+      pending_(std::make_unique<pending_handshakes>()),
+      connection_options_(std::make_shared<connection_options const>(cfg_.connection())) {}
 
 listener::~listener() = default;
 
@@ -352,7 +353,7 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
         connection_info info{detail::make_connection_id(), peer, std::move(target),
                              std::move(static_cast<http::fields&>(req)), std::chrono::system_clock::now()};
         auto conn = detail::make_connection(std::move(any_ws), beast::role_type::server, std::move(info),
-                                            cfg_.connection());
+                                            connection_options_);
         conn->attach_metrics(metrics_);
         auto const left = [this](connection& c) {
             registry_.remove(c.id());

@@ -90,12 +90,13 @@ class stream_connection final : public connection {
 public:
     using ws_stream = corked_websocket<NextLayer>;
 
-    stream_connection(ws_stream ws, beast::role_type role, connection_info info, connection_options opts)
-        : connection(ws.get_executor(), std::move(info), opts), ws_(std::move(ws)),
+    stream_connection(ws_stream ws, beast::role_type role, connection_info info,
+                      std::shared_ptr<connection_options const> opts)
+        : connection(ws.get_executor(), std::move(info), std::move(opts)), ws_(std::move(ws)),
           server_(role == beast::role_type::server) {
-        ws_.next_layer().enable_corking(opts_.write_buffer_size);
-        ws_.read_message_max(opts_.max_message_size);
-        ws_.write_buffer_bytes(std::max<std::size_t>(opts_.write_buffer_size, 8));
+        ws_.next_layer().enable_corking(opts_->write_buffer_size);
+        ws_.read_message_max(opts_->max_message_size);
+        ws_.write_buffer_bytes(std::max<std::size_t>(opts_->write_buffer_size, 8));
         ws_.auto_fragment(false);  // one frame per message: no per-fragment overhead on big payloads
         // A client's control frames (pings, pongs, close) are masked by Beast. Its "secure" generator
         // repeats its output in Boost 1.81 (see masking_key_source); its other one, PCG seeded from
@@ -111,7 +112,7 @@ public:
                 record_close(static_cast<close_code>(r.code), {r.reason.data(), r.reason.size()});
                 // Beast answers and tears down inside the pending read; as a client it then waits
                 // for the server to close TCP. Bound that wait like our own closing handshake.
-                if (close_deadline_ == no_deadline) close_deadline_ = std::chrono::steady_clock::now() + opts_.write_wait;
+                if (close_deadline_ == no_deadline) close_deadline_ = std::chrono::steady_clock::now() + opts_->write_wait;
             }
         });
     }
@@ -230,8 +231,8 @@ private:
             // read_buffer_size): asking for no more than the string's capacity cost a third of
             // the replies per write at 16 messages in flight. A new string asks for its inline
             // 15 bytes: a connection that has received nothing holds no receive buffer.
-            auto payload = take_payload_string(opts_.read_buffer_size);
-            auto const usual = std::min(opts_.read_buffer_size, beast_first_read);
+            auto payload = take_payload_string(opts_->read_buffer_size);
+            auto const usual = std::min(opts_->read_buffer_size, beast_first_read);
             auto const first =
                 payload->capacity() <= small_read ? small_read : std::max(payload->capacity(), usual);
             error_code ec;
@@ -301,7 +302,7 @@ private:
         // (ping-pong traffic then read every message in two steps). Beast enforces
         // max_message_size (read_message_max), so the buffer itself is unbounded.
         auto const wanted = payload->size() + ws_.read_size_hint(1);
-        if (wanted > opts_.read_buffer_size) {
+        if (wanted > opts_->read_buffer_size) {
             if (auto larger = take_payload_string_for(wanted)) {
                 larger->assign(*payload);
                 std::swap(payload, larger);
@@ -376,7 +377,7 @@ private:
             dequeued(item);
             if (close_sent_) continue;  // the read loop ends the connection; nothing else may go out
             error_code wrote;
-            write_deadline_ = steady_clock::now() + opts_.write_wait;
+            write_deadline_ = steady_clock::now() + opts_->write_wait;
             switch (item.what) {
             case outbound::kind::data: {
                 if (drop_queued_) break;
@@ -397,7 +398,7 @@ private:
                 record_close(item.code, item.reason);
                 close_sent_ = true;
                 cork().read_after_flush(false);  // see read_loop
-                close_deadline_ = steady_clock::now() + opts_.write_wait;
+                close_deadline_ = steady_clock::now() + opts_->write_wait;
                 std::tie(wrote) = co_await send_close(item);
                 // Success, or aborted because a pending read received the peer's close frame (that
                 // read then ended the connection). The read loop reports the outcome, after
@@ -507,7 +508,7 @@ private:
     loop<error_code> keepalive_loop() {
         using std::chrono::steady_clock;
         auto const cs = co_await asio::this_coro::cancellation_state;
-        auto next_ping = steady_clock::now() + opts_.ping_interval;
+        auto next_ping = steady_clock::now() + opts_->ping_interval;
         std::uint64_t appended_before = 0;
         for (;;) {
             auto const now = steady_clock::now();
@@ -519,17 +520,17 @@ private:
             if (abort_reason_) co_return abort_reason_;
             if (cancelled(cs))  // see read_loop
                 co_return asio::error::operation_aborted;
-            if (now - last_seen_ >= opts_.pong_wait) co_return error::pong_timeout;
+            if (now - last_seen_ >= opts_->pong_wait) co_return error::pong_timeout;
             if (now >= write_deadline_) co_return error::write_timeout;
             if (now >= close_deadline_)  // the peer never answered our close
                 co_return close_error_ ? close_error_ : error_code{websocket::error::closed};
             if (now >= next_ping) {
                 request_ping();
-                next_ping = now + opts_.ping_interval;
+                next_ping = now + opts_->ping_interval;
             }
             // Wake for the next ping, the pong deadline, and at least every write_wait to look at
             // the write and close deadlines (set by the write loop without waking us).
-            auto wake = std::min({next_ping, last_seen_ + opts_.pong_wait, now + opts_.write_wait});
+            auto wake = std::min({next_ping, last_seen_ + opts_->pong_wait, now + opts_->write_wait});
             wake = std::min(wake, close_deadline_);
             wake_keepalive_.expires_at(wake);
             auto [ec] = co_await wake_keepalive_.async_wait(wait_tuple);
@@ -624,14 +625,19 @@ private:
 /// loops hold the stream's executor type (see concrete_socket.hpp).
 template <class NextLayer>
 connection_ptr make_connection(corked_websocket<NextLayer> ws, beast::role_type role, connection_info info,
-                               connection_options opts) {
-    return std::make_shared<stream_connection<NextLayer>>(std::move(ws), role, std::move(info), opts);
+                               std::shared_ptr<connection_options const> opts) {
+    return std::make_shared<stream_connection<NextLayer>>(std::move(ws), role, std::move(info), std::move(opts));
+}
+template <class NextLayer>
+connection_ptr make_connection(corked_websocket<NextLayer> ws, beast::role_type role, connection_info info,
+                               connection_options const& opts) {
+    return make_connection(std::move(ws), role, std::move(info), std::make_shared<connection_options const>(opts));
 }
 
 /// The same, for a stream of any_tcp_websocket, once its handshake succeeded: the handshake's
 /// timeout goes off (from here on the keepalive loop watches).
 inline connection_ptr make_connection(any_tcp_websocket ws, beast::role_type role, connection_info info,
-                                      connection_options opts) {
+                                      std::shared_ptr<connection_options const> opts) {
     return std::visit(
         [&](auto& upgraded) {
             set_handshake_timeout(upgraded);

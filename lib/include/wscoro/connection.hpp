@@ -79,7 +79,7 @@ public:
     std::chrono::system_clock::time_point connected_at() const noexcept { return connected_at_; }
     std::chrono::milliseconds uptime() const;
     executor_type const& get_executor() const noexcept { return strand_; }
-    connection_options const& options() const noexcept { return opts_; }
+    connection_options const& options() const noexcept { return *opts_; }
 
     // --- state (safe from any thread) ---
     /// True from the handshake until the connection starts closing.
@@ -174,7 +174,7 @@ public:
     void on_finished(std::function<void(connection&)> hook) { finished_hook_ = std::move(hook); }
 
 protected:
-    connection(executor_type strand, connection_info info, connection_options opts);
+    connection(executor_type strand, connection_info info, std::shared_ptr<connection_options const> opts);
 
     /// The transport-specific loops; returns the reason the first of them ended, after calling
     /// finish() with it. run() is this coroutine itself: no frame of its own per connection.
@@ -224,7 +224,7 @@ protected:
     /// Whether the read loop must wait before reading another message: the consumer has not yet
     /// taken inbound_capacity messages, or read_buffer_size bytes (always room for one message).
     bool inbound_full() const noexcept {
-        return inbound_count_ >= inbound_capacity || (inbound_count_ > 0 && inbound_bytes_ >= opts_.read_buffer_size);
+        return inbound_count_ >= inbound_capacity || (inbound_count_ > 0 && inbound_bytes_ >= opts_->read_buffer_size);
     }
     /// Read loop: passes `m` on to the consumer without waiting (inbound_full() was false).
     bool hand_off(message m);
@@ -264,7 +264,7 @@ protected:
     std::string target_;
     detail::packed_headers headers_;
     std::chrono::system_clock::time_point connected_at_;
-    connection_options opts_;
+    std::shared_ptr<connection_options const> opts_;  // shared by a listener's connections: 16 bytes, not 72
     out_channel out_;  // bounded write queue: send_queue_limit data items + one ping + one close
     // Read loop -> the single consumer. Buffered, so that the frames of one read reach the consumer
     // without a hand-off each, but bounded (inbound_full()): a slow consumer stops the reading.

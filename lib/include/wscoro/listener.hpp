@@ -113,6 +113,8 @@ private:
     std::unique_ptr<detail::address_limiter> per_ip_;  // max_connections_per_ip
     struct pending_handshakes;  // TCP connections not yet upgraded, so stop() can drop them
     std::unique_ptr<pending_handshakes> pending_;
+    // cfg_.connection(), made once: the connections share it.
+    std::shared_ptr<connection_options const> connection_options_;
 };
 
 }  // namespace wscoro
