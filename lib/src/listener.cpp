@@ -167,6 +167,15 @@ bool listener::reserve_slot() noexcept {
 
 void listener::release_slot() noexcept { slots_.fetch_sub(1, std::memory_order_relaxed); }
 
+void listener::side_ended(connection& c) {
+    if (c.sides_left_.fetch_sub(1, std::memory_order_acq_rel) == 1) session_ended();
+}
+
+void listener::application_done(connection& c) {
+    // From any thread; a second call is ignored rather than ending another session.
+    if (!c.application_done_.exchange(true, std::memory_order_acq_rel)) side_ended(c);
+}
+
 void listener::session_ended() {
     if (sessions_.fetch_sub(1, std::memory_order_acq_rel) == 1)
         asio::post(strand_, [this] { drained_.cancel(); });
@@ -382,35 +391,23 @@ asio::awaitable<void> listener::handle_socket(tcp::socket socket, connection_sta
 void listener::start_connection(connection_ptr c, connection_starter const& start) {
     // Not `co_await (c->run() && run_handler(c))`: the operator's frames and shared state cost
     // ~1.2 KB per idle connection. The connection's coroutine and the application's side, on the
-    // connection's strand, and a count of two.
-    struct session {
-        explicit session(listener* l) : owner(l) {}  // clang 14: no parenthesized aggregate init
-        listener* owner;
-        std::atomic<int> remaining{2};
-        std::atomic<bool> application_ended{false};
-        void one_ended() {
-            if (remaining.fetch_sub(1, std::memory_order_acq_rel) == 1) owner->session_ended();
-        }
-        // `done`, from any thread; a second call is ignored rather than ending another session.
-        void application_done() {
-            if (!application_ended.exchange(true, std::memory_order_acq_rel)) one_ended();
-        }
-    };
+    // connection's strand, and a count of two (kept in the connection: sides_left_).
     sessions_.fetch_add(1, std::memory_order_acq_rel);
-    auto s = std::make_shared<session>(this);
-    c->spawn_run([s](std::exception_ptr e, error_code) {
-        s->one_ended();
+    // A plain pointer: the connection calls this before it lets go of itself. Two pointers fit
+    // in std::function's own storage (a shared_ptr would not: a heap block per connection).
+    c->spawn_run([this, conn = c.get()](std::exception_ptr e, error_code) {
+        side_ended(*conn);
         if (e) std::rethrow_exception(e);  // a bug in wscoro: let it surface
     });
     try {
-        // Shared, not a raw pointer that the last side deletes: a late second `done` must find it.
-        start(c, [s] { s->application_done(); });
+        // The connection itself, not a plain pointer: a late second `done` must still find it.
+        start(c, [this, c] { application_done(*c); });
     } catch (...) {
         // The application's bug, not the server's: like a handler coroutine that threw, the
         // connection closes with 1011 and is drained here, and the session still ends.
         report(error::callback_failed, "connection starter for " + c->id() + " threw: " + what(std::current_exception()));
         c->close(close_code::internal_error, "internal error");
-        asio::co_spawn(c->get_executor(), drain(c), [s](std::exception_ptr) { s->application_done(); });
+        asio::co_spawn(c->get_executor(), drain(c), [this, c](std::exception_ptr) { application_done(*c); });
     }
 }
 

@@ -307,6 +307,7 @@ private:
     void took_inbound(message const& m);  // the consumer has `m`: room for the read loop
     friend class detail::strand_consumer;
     friend class detail::deferred_flush;
+    friend class listener;  // its session count (below)
 
     std::atomic<std::size_t> queued_{0};
     std::atomic<std::size_t> queued_bytes_{0};
@@ -326,6 +327,11 @@ private:
     bool flush_queued_ = false;
     mutable detail::small_mutex end_mutex_;  // guards reason_ and last_close_*, read from any thread
     close_code last_close_code_ = close_code::none;  // guarded by end_mutex_
+    // The listener's session of this connection ends with its two sides: the loops, and the
+    // application saying `done` (a second `done` is ignored). Kept here, in the padding of the
+    // fields above, rather than in a shared block of the listener's per connection.
+    std::atomic<unsigned char> sides_left_{2};
+    std::atomic<bool> application_done_{false};
 
 
     struct send_op;
