@@ -264,7 +264,7 @@ private:
                 // was not pending, or was suspended behind it). Its outcome, which the write loop
                 // learns a moment later, is the outcome of the connection.
                 // Not when the group cancelled us: another loop already decided the outcome.
-                if (!close_result_ && !cancelled(cs)) co_return co_await closing_outcome();
+                if (!close_result_ && !cancelled(cs)) break;  // to closing_outcome()
                 co_return close_result_ ? *close_result_ : ec;
             }
             // A peer that sent its close frame and then dropped TCP without waiting for our answer
@@ -282,7 +282,7 @@ private:
                 drop_queued_ = true;
                 close_error_ = websocket::error::bad_frame_payload;
                 close(close_code::bad_payload);
-                co_return co_await closing_outcome();
+                break;  // to closing_outcome()
             }
             count(&metrics::messages_in);
             count(&metrics::bytes_in, m.size());
@@ -290,6 +290,9 @@ private:
             if (!hand_off(std::move(m))) co_return asio::error::operation_aborted;
             ++read_progress_;
         }
+        // Our closing handshake decides. One co_await for both ways here: each co_await keeps a
+        // slot of its own in the frame, which lasts as long as the connection.
+        co_return co_await closing_outcome();
     }
 
     // The rest of a message whose first read did not bring all of it. A coroutine of its own, like
@@ -341,21 +344,21 @@ private:
                 // A write in flight: what is corked leaves as soon as it completes.
                 if (cork().corked_bytes() > 0 && cork().writing()) cork().flush();
                 if (cork().corked_bytes() > 0 && !cork().writing()) {
-                    if (!cork().reading()) {
-                        // Nothing more queued, and the reader is busy: between the frames of its last
-                        // read (it flushes when it asks for more), or waiting for its consumer. Let it
-                        // run; if it made no progress meanwhile, nothing is coming soon: write now.
+                    // Nothing more queued, and the reader is busy: between the frames of its last
+                    // read (it flushes when it asks for more), or waiting for its consumer. Let it
+                    // run; if it made no progress meanwhile, nothing is coming soon: write now.
+                    bool const for_reader = !cork().reading();
+                    // Messages from elsewhere (a broadcast) come in bursts: wait behind all the
+                    // work that is ready to run (the publisher's next messages among it).
+                    bool const for_burst = !for_reader && last_from_elsewhere && yields < broadcast_yields_;
+                    if (for_reader || for_burst) {
                         auto const seen = read_progress_;
-                        co_await asio::post(loop_executor(), use_loop_awaitable);
-                        if (read_progress_ == seen && !out_.ready()) cork().flush();
-                        continue;
-                    }
-                    if (last_from_elsewhere && yields < broadcast_yields_) {
-                        // Messages from elsewhere (a broadcast) come in bursts: wait behind all the
-                        // work that is ready to run (the publisher's next messages among it).
-                        ++yields;
-                        just_yielded = true;
-                        co_await behind_ready_work();
+                        if (for_burst) {
+                            ++yields;
+                            just_yielded = true;
+                        }
+                        co_await yield_to(for_burst);  // one co_await for both: see yield_to
+                        if (for_reader && read_progress_ == seen && !out_.ready()) cork().flush();
                         continue;
                     }
                     if (yields > 0) adapt_broadcast_yields(fruitful);
@@ -389,26 +392,30 @@ private:
                 }
                 break;
             }
-            case outbound::kind::ping:
-                std::tie(wrote) = co_await send_ping();
-                break;
             case outbound::kind::flush:  // for what enqueue() wrote directly: the top of the loop flushes
                 break;
-            case outbound::kind::close:
-                record_close(item.code, item.reason);
-                close_sent_ = true;
-                cork().read_after_flush(false);  // see read_loop
-                close_deadline_ = steady_clock::now() + opts_->write_wait;
-                std::tie(wrote) = co_await send_close(item);
-                // Success, or aborted because a pending read received the peer's close frame (that
-                // read then ended the connection). The read loop reports the outcome, after
-                // delivering what it already read.
-                close_result_ = !wrote || wrote == asio::error::operation_aborted
-                                    ? error_code{websocket::error::closed}
-                                    : wrote;
-                close_done().cancel();
-                wrote = {};
+            case outbound::kind::ping:
+            case outbound::kind::close: {
+                bool const closing = item.what == outbound::kind::close;
+                if (closing) {
+                    record_close(item.code, item.reason);
+                    close_sent_ = true;
+                    cork().read_after_flush(false);  // see read_loop
+                    close_deadline_ = steady_clock::now() + opts_->write_wait;
+                }
+                std::tie(wrote) = co_await send_control(item);  // one co_await for both: see yield_to
+                if (closing) {
+                    // Success, or aborted because a pending read received the peer's close frame
+                    // (that read then ended the connection). The read loop reports the outcome,
+                    // after delivering what it already read.
+                    close_result_ = !wrote || wrote == asio::error::operation_aborted
+                                        ? error_code{websocket::error::closed}
+                                        : wrote;
+                    close_done().cancel();
+                    wrote = {};
+                }
                 break;
+            }
             }
             write_deadline_ = no_deadline;
             if (wrote) co_return wrote;
@@ -454,9 +461,14 @@ private:
         }
     }
 
-    // One pass of the io_context behind the work ready to run. Not in the write loop's own co_await:
-    // its frame would keep the executor argument (56 bytes) for the connection's life.
-    loop<void> behind_ready_work() { return asio::post(io_executor(), use_loop_awaitable); }
+    // The write loop's yield: one pass of the io_context behind the work ready to run
+    // (behind_ready_work), or one pass of its own executor (the reader's turn). A function, not
+    // posts in the loop itself: the loop's frame, which lasts as long as the connection, would
+    // keep the executor argument (56 bytes), and g++ 12 keeps a slot for each co_await there.
+    loop<void> yield_to(bool behind_ready_work) {
+        return behind_ready_work ? asio::post(io_executor(), use_loop_awaitable)
+                                 : asio::post(loop_executor(), use_loop_awaitable);
+    }
 
     // The write loop's wait for an item: the item goes straight into `item`, not through a
     // (error_code, outbound) result and a copy of it in the loop's frame.
@@ -594,12 +606,11 @@ private:
 
     // Not coroutines: the 128-byte close_reason and ping_data live in their operation's state while
     // it runs, not in the write loop's frame for the connection's whole life.
-    loop<std::tuple<error_code>> send_close(outbound const& item) {
+    // A ping or our close frame, through Beast. One function for both (see yield_to).
+    loop<std::tuple<error_code>> send_control(outbound const& item) {
+        if (item.what == outbound::kind::ping) return ws_.async_ping(ping_payload(), use_tuple);
         websocket::close_reason const r{item.code, item.reason};
         return ws_.async_close(r, use_tuple);
-    }
-    loop<std::tuple<error_code>> send_ping() {
-        return ws_.async_ping(ping_payload(), use_tuple);
     }
 
     ws_stream ws_;
