@@ -296,7 +296,7 @@ private:
     }
 
     // The rest of a message whose first read did not bring all of it. A coroutine of its own, like
-    // closing_outcome and write_data_slowly: what these waits keep lives in a frame made while they
+    // closing_outcome and send_slowly: what these waits keep lives in a frame made while they
     // run, not in the read loop's, which lasts as long as the connection.
     loop<error_code> read_rest(std::unique_ptr<std::string>& payload) {
         // A large message continues in a cached string with room for this frame's rest, if there
@@ -381,41 +381,37 @@ private:
             if (close_sent_) continue;  // the read loop ends the connection; nothing else may go out
             error_code wrote;
             write_deadline_ = steady_clock::now() + opts_->write_wait;
-            switch (item.what) {
-            case outbound::kind::data: {
-                if (drop_queued_) break;
+            // Data goes into the corked output at once when it can; a flush request only wakes us
+            // (for what enqueue() wrote directly: the top of the loop flushes). The rest takes
+            // send_slowly, through one co_await for all kinds (see yield_to).
+            bool const is_data = item.what == outbound::kind::data;
+            bool const closing = item.what == outbound::kind::close;
+            bool const dropped = is_data && drop_queued_;
+            bool written = dropped || item.what == outbound::kind::flush;
+            if (is_data && !dropped) {
                 last_from_elsewhere = item.from_elsewhere;
-                if (!ws_.is_open() || !try_write_data(item.msg)) wrote = co_await write_data_slowly(item.msg);
-                if (!wrote) {
-                    count(&metrics::messages_out);
-                    count(&metrics::bytes_out, item.msg.size());
-                }
-                break;
+                written = ws_.is_open() && try_write_data(item.msg);
             }
-            case outbound::kind::flush:  // for what enqueue() wrote directly: the top of the loop flushes
-                break;
-            case outbound::kind::ping:
-            case outbound::kind::close: {
-                bool const closing = item.what == outbound::kind::close;
-                if (closing) {
-                    record_close(item.code, item.reason);
-                    close_sent_ = true;
-                    cork().read_after_flush(false);  // see read_loop
-                    close_deadline_ = steady_clock::now() + opts_->write_wait;
-                }
-                std::tie(wrote) = co_await send_control(item);  // one co_await for both: see yield_to
-                if (closing) {
-                    // Success, or aborted because a pending read received the peer's close frame
-                    // (that read then ended the connection). The read loop reports the outcome,
-                    // after delivering what it already read.
-                    close_result_ = !wrote || wrote == asio::error::operation_aborted
-                                        ? error_code{websocket::error::closed}
-                                        : wrote;
-                    close_done().cancel();
-                    wrote = {};
-                }
-                break;
+            if (closing) {
+                record_close(item.code, item.reason);
+                close_sent_ = true;
+                cork().read_after_flush(false);  // see read_loop
+                close_deadline_ = steady_clock::now() + opts_->write_wait;
             }
+            if (!written) wrote = co_await send_slowly(item);
+            if (is_data && !dropped && !wrote) {
+                count(&metrics::messages_out);
+                count(&metrics::bytes_out, item.msg.size());
+            }
+            if (closing) {
+                // Success, or aborted because a pending read received the peer's close frame (that
+                // read then ended the connection). The read loop reports the outcome, after
+                // delivering what it already read.
+                close_result_ = !wrote || wrote == asio::error::operation_aborted
+                                    ? error_code{websocket::error::closed}
+                                    : wrote;
+                close_done().cancel();
+                wrote = {};
             }
             write_deadline_ = no_deadline;
             if (wrote) co_return wrote;
@@ -436,10 +432,16 @@ private:
         return cork().try_write_masked_frame(head.buffer(), msg.buffer(), key);
     }
 
-    // A data frame that did not fit at once, or one while closing. A coroutine of its own: the
-    // temporaries of these operations live in a frame made while they run, not in the write
-    // loop's, which lasts as long as the connection (744 -> 504 bytes).
-    loop<error_code> write_data_slowly(message const& msg) {
+    // What the write loop cannot put into the output at once: a data frame that did not fit (or
+    // one while closing), a ping, our close frame. A coroutine of its own: the temporaries of these
+    // operations live in a frame made while they run, not in the write loop's, which lasts as long
+    // as the connection (744 -> 448 bytes with the other measures).
+    loop<error_code> send_slowly(outbound const& item) {
+        if (item.what != outbound::kind::data) {
+            auto [ec] = co_await send_control(item);
+            co_return ec;
+        }
+        auto const& msg = item.msg;
         if (!ws_.is_open()) {  // closing: Beast reports why nothing can be written any more
             ws_.text(msg.is_text());
             auto [ec, n] = co_await ws_.async_write(msg.buffer(), use_tuple);
@@ -604,9 +606,8 @@ private:
         else return *get_executor().template target<LoopExecutor>();  // the stream's own
     }
 
-    // Not coroutines: the 128-byte close_reason and ping_data live in their operation's state while
-    // it runs, not in the write loop's frame for the connection's whole life.
-    // A ping or our close frame, through Beast. One function for both (see yield_to).
+    // A ping or our close frame, through Beast. Not a coroutine: the 128-byte close_reason and
+    // ping_data live in their operation's state while it runs, in no frame.
     loop<std::tuple<error_code>> send_control(outbound const& item) {
         if (item.what == outbound::kind::ping) return ws_.async_ping(ping_payload(), use_tuple);
         websocket::close_reason const r{item.code, item.reason};
