@@ -175,12 +175,14 @@ private:
         });
     }
 
-    // The loops, then the end of the connection; on_end(thrown, why) after finish(why). Not a
+    // The loops, then the end of the connection: on_end(thrown, disconnect_reason()) after finish(). Not a
     // coroutine that awaits the group and then this: its frame and spawn (0.7 KB) would wait as
     // long as the connection lives, for nothing the group's completion handler cannot do. The
     // connection lives until on_end was called, whoever else lets go of it.
     template <class Handler> void start_loops(Handler on_end) {
-        join_loops()(asio::bind_executor(
+        // Cancelling on_end (run()'s co_await) cancels the group, and with it the loops.
+        auto const slot = asio::get_associated_cancellation_slot(on_end);
+        join_loops()(asio::bind_cancellation_slot(slot, asio::bind_executor(
             loop_executor(), [self = std::static_pointer_cast<stream_connection>(shared_from_this()),
                               on_end = std::move(on_end)](loops_end end) mutable {
                 self->loops_ended_ = true;
@@ -196,9 +198,9 @@ private:
                     // out) follows from it.
                     if (self->close_error_) why = self->close_error_;
                     self->finish(why);
-                    std::move(on_end)(std::exception_ptr{}, why);
+                    std::move(on_end)(std::exception_ptr{}, self->disconnect_reason());
                 });
-            }));
+            })));
     }
 
     // Cancellation: once run_here's group has cancelled a loop (another loop ended first), any

@@ -1,7 +1,7 @@
 #pragma once
 // One open WebSocket connection (handshake done), on the server or the client side.
 //
-// Shape: run() joins three loops on the connection's strand (read, write, keepalive); when one ends,
+// Shape: run() (or spawn_run()) joins three loops on the connection's strand (read, write, keepalive); when one ends,
 // the others are cancelled. Outbound messages go through a bounded queue drained by the single
 // write loop (one writer, ordered; when it is idle, a reply goes straight to the transport's
 // output instead); inbound messages go through a small bounded channel to exactly one consumer
@@ -165,10 +165,11 @@ public:
     asio::awaitable<error_code> run();
     /// Handler of spawn_run(): void(std::exception_ptr, error_code), like co_spawn's for run().
     using run_completion = std::function<void(std::exception_ptr, error_code)>;
-    /// co_spawn(get_executor(), run(), on_end), spawned through the executor's concrete type when
-    /// it has one (an io_context's own): about 0.2 KB less per connection than through
-    /// executor_type. For whoever made the connection, like run(); the listener uses it. The
-    /// connection stays alive until on_end has been called.
+    /// Like co_spawn(get_executor(), run(), on_end): starts the loops (on the executor's concrete
+    /// type when it has one, an io_context's own) and calls on_end once the connection has ended,
+    /// with no coroutine of its own waiting meanwhile (0.7 KB less per idle connection). For
+    /// whoever made the connection, like run(); the listener and connect() use it. The connection
+    /// stays alive until on_end has been called.
     void spawn_run(run_completion on_end) { spawn_loops(std::move(on_end)); }
     /// Called on the strand when the connection has ended, before consumers learn about it.
     void on_finished(std::function<void(connection&)> hook) { finished_hook_ = std::move(hook); }
@@ -176,10 +177,10 @@ public:
 protected:
     connection(executor_type strand, connection_info info, std::shared_ptr<connection_options const> opts);
 
-    /// The transport-specific loops; returns the reason the first of them ended, after calling
-    /// finish() with it. run() is this coroutine itself: no frame of its own per connection.
+    /// The transport-specific loops, as an awaitable operation; returns the reason the first of
+    /// them ended, after calling finish() with it.
     virtual asio::awaitable<error_code> run_loops() = 0;
-    /// spawn_run(): the same coroutine, spawned on the concrete executor.
+    /// spawn_run(): the same loops, started with a completion handler.
     virtual void spawn_loops(run_completion on_end) = 0;
 
     // What the write loop takes from the queue. Kept small (64 bytes): it sits in the write loop's
