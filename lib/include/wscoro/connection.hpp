@@ -9,6 +9,7 @@
 // parameter of the implementation (see lib/src/stream_connection.hpp); this class is what every
 // user holds, through connection_ptr, and it stays valid after the peer left.
 #include <wscoro/config.hpp>
+#include <wscoro/detail/executor_ref.hpp>
 #include <wscoro/detail/packed_headers.hpp>
 #include <wscoro/detail/ring_queue.hpp>
 #include <wscoro/detail/small_mutex.hpp>
@@ -215,9 +216,12 @@ protected:
     };
     using out_signature = void(error_code, outbound);
     using in_signature = void(error_code, message);
-    using out_channel = asio::experimental::basic_channel<executor_type, detail::ring_channel_traits<out_signature>,
+    // The channels refer to strand_ rather than holding a copy each (see detail::executor_ref).
+    using channel_executor = detail::executor_ref<executor_type>;
+    static_assert(asio::execution::is_executor<channel_executor>::value);
+    using out_channel = asio::experimental::basic_channel<channel_executor, detail::ring_channel_traits<out_signature>,
                                                           out_signature>;
-    using in_channel = asio::experimental::basic_channel<executor_type, detail::ring_channel_traits<in_signature>,
+    using in_channel = asio::experimental::basic_channel<channel_executor, detail::ring_channel_traits<in_signature>,
                                                          in_signature>;
 
     // Shared with the loops; touched only on the strand unless atomic.
