@@ -180,9 +180,10 @@ private:
     // long as the connection lives, for nothing the group's completion handler cannot do. The
     // connection lives until on_end was called, whoever else lets go of it.
     template <class Handler> void start_loops(Handler on_end) {
-        // Cancelling on_end (run()'s co_await) cancels the group, and with it the loops.
-        auto const slot = asio::get_associated_cancellation_slot(on_end);
-        join_loops()(asio::bind_cancellation_slot(slot, asio::bind_executor(
+        // Cancelling on_end (run()'s co_await) cancels the group, and with it the loops. A handler
+        // without a slot of its own (spawn_run's) binds none: 16 bytes less in the group's state.
+        auto const slot = asio::get_associated_cancellation_slot(on_end);  // before on_end moves
+        auto ending = asio::bind_executor(
             loop_executor(), [self = std::static_pointer_cast<stream_connection>(shared_from_this()),
                               on_end = std::move(on_end)](loops_end end) mutable {
                 self->loops_ended_ = true;
@@ -200,8 +201,18 @@ private:
                     self->finish(why);
                     std::move(on_end)(std::exception_ptr{}, self->disconnect_reason());
                 });
-            })));
+            });
+        if constexpr (has_own_cancellation_slot<Handler>) {
+            join_loops()(asio::bind_cancellation_slot(slot, std::move(ending)));
+        } else {
+            (void)slot;
+            join_loops()(std::move(ending));
+        }
     }
+    template <class Handler>
+    static constexpr bool has_own_cancellation_slot = !requires {
+        typename asio::associated_cancellation_slot<Handler>::asio_associated_cancellation_slot_is_unspecialised;
+    };
 
     // Cancellation: once run_here's group has cancelled a loop (another loop ended first), any
     // further co_await in it throws operation_aborted (awaitables throw after cancellation by
