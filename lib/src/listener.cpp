@@ -171,9 +171,10 @@ void listener::side_ended(connection& c) {
     if (c.sides_left_.fetch_sub(1, std::memory_order_acq_rel) == 1) session_ended();
 }
 
-void listener::application_done(connection& c) {
-    // From any thread; a second call is ignored rather than ending another session.
-    if (!c.application_done_.exchange(true, std::memory_order_acq_rel)) side_ended(c);
+void listener::application_done(listener* owner, connection& c) {
+    // From any thread; a second call is ignored rather than ending another session (and touches
+    // nothing of the listener, which may be gone by then).
+    if (!c.application_done_.exchange(true, std::memory_order_acq_rel)) owner->side_ended(c);
 }
 
 void listener::session_ended() {
@@ -401,13 +402,13 @@ void listener::start_connection(connection_ptr c, connection_starter const& star
     });
     try {
         // The connection itself, not a plain pointer: a late second `done` must still find it.
-        start(c, [this, c] { application_done(*c); });
+        start(c, [this, c] { application_done(this, *c); });
     } catch (...) {
         // The application's bug, not the server's: like a handler coroutine that threw, the
         // connection closes with 1011 and is drained here, and the session still ends.
         report(error::callback_failed, "connection starter for " + c->id() + " threw: " + what(std::current_exception()));
         c->close(close_code::internal_error, "internal error");
-        asio::co_spawn(c->get_executor(), drain(c), [this, c](std::exception_ptr) { application_done(*c); });
+        asio::co_spawn(c->get_executor(), drain(c), [this, c](std::exception_ptr) { application_done(this, *c); });
     }
 }
 

@@ -95,7 +95,7 @@ private:
     void release_slot() noexcept;
     void session_ended();
     void side_ended(connection& c);        // of an upgraded connection's session (see start_connection)
-    void application_done(connection& c);  // the application's side ended
+    static void application_done(listener* owner, connection& c);  // the application's side ended
 
     server_config cfg_;
     asio::any_io_executor ex_;
