@@ -39,7 +39,7 @@ connection::connection(executor_type strand, connection_info info, std::shared_p
       connected_at_(info.connected_at), opts_(std::move(opts)),
       // Data items hold one of send_queue_limit reservations; the three extra slots are for at most
       // one ping, one close and one flush request, so enqueue() never finds the channel full.
-      out_(channel_executor{strand_}, opts_->send_queue_limit + 3), in_(channel_executor{strand_}, inbound_capacity),
+      out_(channel_executor{&strand_}, opts_->send_queue_limit + 3), in_(channel_executor{&strand_}, inbound_capacity),
       flusher_(flusher_for(inner_executor(strand_))) {}
 
 connection::~connection() = default;

@@ -25,7 +25,10 @@ namespace wscoro::detail {
 
 template <class Executor> class executor_ref {
 public:
-    explicit executor_ref(Executor const& ex) noexcept : ex_(&ex) {}
+    // A pointer, not a reference: a constructor from Executor const& would make clang 14 ask,
+    // for every copy of this type, whether it converts to Executor, which asks whether it is an
+    // executor, which asks whether it can be copied.
+    explicit executor_ref(Executor const* ex) noexcept : ex_(ex) {}
     executor_ref(executor_ref const&) noexcept = default;
     executor_ref& operator=(executor_ref const&) noexcept = default;
 
