@@ -214,7 +214,7 @@ private:
         typename asio::associated_cancellation_slot<Handler>::asio_associated_cancellation_slot_is_unspecialised;
     };
 
-    // Cancellation: once run_here's group has cancelled a loop (another loop ended first), any
+    // Cancellation: once the group has cancelled a loop (another loop ended first), any
     // further co_await in it throws operation_aborted (awaitables throw after cancellation by
     // default). The group may cancel between an operation's completion and the loop's resumption,
     // so before each co_await that follows a resumption the loops check, and end with a value
@@ -527,7 +527,7 @@ private:
 
     void flush_deferred() override {
         flush_deferred_pending_ = false;
-        if (!loops_ended_) cork().flush();  // afterwards the stream may go (see run_here)
+        if (!loops_ended_) cork().flush();  // afterwards the stream may go (see start_loops)
     }
 
     // Timers only, never I/O, so a peer that stopped reading cannot block it: sends pings through the

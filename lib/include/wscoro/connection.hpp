@@ -1,11 +1,11 @@
 #pragma once
 // One open WebSocket connection (handshake done), on the server or the client side.
 //
-// Shape: run() (or spawn_run()) joins three loops on the connection's strand (read, write, keepalive); when one ends,
-// the others are cancelled. Outbound messages go through a bounded queue drained by the single
-// write loop (one writer, ordered; when it is idle, a reply goes straight to the transport's
-// output instead); inbound messages go through a small bounded channel to exactly one consumer
-// (the callback facade or the application's coroutine). The transport is a template
+// Shape: run() (or spawn_run()) joins three loops on the connection's strand (read, write,
+// keepalive); when one ends, the others are cancelled. Outbound messages go through a bounded queue
+// drained by the single write loop (one writer, ordered; when it is idle, a reply goes straight to
+// the transport's output instead); inbound messages go through a small bounded channel to exactly
+// one consumer (the callback facade or the application's coroutine). The transport is a template
 // parameter of the implementation (see lib/src/stream_connection.hpp); this class is what every
 // user holds, through connection_ptr, and it stays valid after the peer left.
 #include <wscoro/config.hpp>
